@@ -1,0 +1,51 @@
+"""Shared fixtures: real data slices, the real encoder, and small files on disk."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from textmaker.data import TextDataset
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+SAMPLE = REPO / "textmaker" / "sample_data"
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    from textmaker.presets import resolve
+
+    return Path(resolve("minilm_l6_en_uncased")["path"])
+
+
+@pytest.fixture(scope="session")
+def sample_train() -> TextDataset:
+    return TextDataset.from_csv(SAMPLE / "sst2_sample_train.tsv", text_column="sentence")
+
+
+@pytest.fixture(scope="session")
+def sample_test() -> TextDataset:
+    return TextDataset.from_csv(SAMPLE / "sst2_sample_test.tsv", text_column="sentence")
+
+
+def write_tsv(path: Path, rows: list[tuple[str, str]], header=("sentence", "label")) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def toy_rows() -> list[tuple[str, str]]:
+    """A separable two-class task: any model that learns at all gets it right."""
+    good = ["wonderful", "great", "superb", "brilliant", "delightful", "lovely", "excellent", "fantastic"]
+    bad = ["awful", "terrible", "dreadful", "horrible", "boring", "dull", "poor", "lousy"]
+    rows = []
+    for i in range(48):
+        rows.append((f"a {good[i % 8]} {good[(i + 3) % 8]} movie number {i}", "pos"))
+        rows.append((f"a {bad[i % 8]} {bad[(i + 5) % 8]} movie number {i}", "neg"))
+    return rows

@@ -1,0 +1,82 @@
+import logging
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from textmaker.errors import TextmakerError
+from textmaker.io import write_json
+from textmaker.models.bert import BertConfig, BertModel
+
+TINY = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                  max_position_embeddings=64)
+SENTENCES = ["a gripping, funny film that never lets go .",
+             "The committee's report, published on 3 March 2021, ran to 400 pages.",
+             "Héllo wörld"]
+
+
+@pytest.mark.encoder
+def test_parity_with_transformers_on_minilm(minilm_dir):
+    transformers = pytest.importorskip("transformers")
+    ours = BertModel.from_pretrained(minilm_dir).eval()
+    assert ours.missing_keys == [] and ours.unexpected_keys == []
+    ref = transformers.BertModel.from_pretrained(str(minilm_dir)).eval()
+    batch = transformers.BertTokenizerFast.from_pretrained(str(minilm_dir))(
+        SENTENCES, SENTENCES[::-1], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        seq, pooled = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        r = ref(**batch)
+    real = batch["attention_mask"].bool()
+    assert (seq - r.last_hidden_state)[real].abs().max().item() <= 1e-4
+    assert (pooled - r.pooler_output).abs().max().item() <= 1e-4
+
+
+def test_padding_does_not_change_real_tokens():
+    torch.manual_seed(0)
+    m = BertModel(TINY).eval()
+    ids = torch.tensor([[2, 5, 7, 9]])
+    padded = torch.tensor([[2, 5, 7, 9, 0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0, 0]])
+    with torch.no_grad():
+        a, pa = m(ids)
+        b, pb = m(padded, mask)
+    assert torch.allclose(a, b[:, :4], atol=1e-5) and torch.allclose(pa, pb, atol=1e-5)
+
+
+def test_reports_missing_and_unexpected_keys(tmp_path, caplog):
+    torch.manual_seed(0)
+    state = BertModel(TINY).state_dict()
+    state = {f"bert.{k}": v for k, v in state.items() if not k.startswith("pooler.")}
+    state["cls.predictions.bias"] = torch.zeros(100)
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    write_json(tmp_path / "config.json", TINY.to_dict())
+    with caplog.at_level(logging.INFO):
+        m = BertModel.from_pretrained(tmp_path)
+    assert m.missing_keys == ["pooler.dense.bias", "pooler.dense.weight"]
+    assert m.unexpected_keys == ["cls.predictions.bias"]
+    assert "pooler.dense.weight" in caplog.text
+    assert torch.equal(m.embeddings.word_embeddings.weight, state["bert.embeddings.word_embeddings.weight"])
+
+
+def test_pickled_code_in_a_bin_file_is_refused(tmp_path):
+    write_json(tmp_path / "config.json", TINY.to_dict())
+    torch.save({"x": object()}, tmp_path / "pytorch_model.bin")  # not plain weights
+    with pytest.raises(TextmakerError, match="cannot be read as plain weights"):
+        BertModel.from_pretrained(tmp_path)
+
+
+def test_shape_mismatch_and_not_a_directory(tmp_path):
+    write_json(tmp_path / "config.json", TINY.to_dict())
+    torch.save({"embeddings.word_embeddings.weight": torch.zeros(5, 5)}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(TextmakerError, match="has shape"):
+        BertModel.from_pretrained(tmp_path)
+    with pytest.raises(TextmakerError, match="no config.json"):
+        BertModel.from_pretrained(tmp_path / "nothing")
+
+
+@pytest.mark.encoder
+def test_minilm_weights_are_the_ones_in_the_file(minilm_dir):
+    m = BertModel.from_pretrained(minilm_dir)
+    raw = load_file(minilm_dir / "model.safetensors")
+    assert torch.equal(m.encoder.layer[5].output.dense.weight, raw["encoder.layer.5.output.dense.weight"])
+    assert sum(p.numel() for p in m.parameters()) == pytest.approx(22.7e6, rel=0.01)

@@ -1,0 +1,134 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import write_tsv
+from textmaker import TextClassifier, TextDataset
+from textmaker.errors import TextmakerError
+
+
+def _toy(rows):
+    return TextDataset.from_lists([t for t, _ in rows], [l for _, l in rows])
+
+
+@pytest.fixture(scope="module")
+def minilm_clf(sample_train):
+    """MiniLM fine-tuned on 480 real SST-2 sentences (84.7% on the sample test set when written): the real encoder, the real tokenizer."""
+    train, val = sample_train.sample(600, seed=1).split(0.8, seed=0)
+    return TextClassifier.create(train, val, epochs=4, seq_len=64, progress=False)
+
+
+@pytest.mark.encoder
+def test_minilm_fine_tunes_to_a_useful_accuracy(minilm_clf, sample_test):
+    r = minilm_clf.evaluate(sample_test)
+    assert r["accuracy"] >= 0.78, r["accuracy"]  # majority class is ~0.5
+    assert r["macro_f1"] >= 0.75
+    assert minilm_clf.history[-1]["val_accuracy"] >= 0.7
+    assert minilm_clf.metrics["validation"]["examples"] == 120
+
+
+@pytest.mark.encoder
+def test_predict_gives_label_names_and_probabilities(minilm_clf):
+    preds = minilm_clf.predict(["a gripping, funny, beautifully acted film", "a dull, lifeless mess"], top_k=2)
+    assert [p[0].label for p in preds] == ["positive", "negative"]
+    for p in preds:
+        assert p[0].score >= p[1].score and p[0].score + p[1].score == pytest.approx(1.0, abs=1e-5)
+    assert len(minilm_clf.predict("just one", top_k=5)[0]) == 2
+    probs = minilm_clf.predict_proba(["one", "two three"])
+    assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1)
+
+
+@pytest.mark.encoder
+def test_save_load_predicts_exactly_the_same(minilm_clf, sample_test, tmp_path):
+    minilm_clf.save(tmp_path / "m")
+    names = {p.name for p in (tmp_path / "m").iterdir()}
+    assert {"config.json", "model.safetensors", "vocab.txt", "labels.txt", "metrics.json", "history.json",
+            "training_curves.png", "confusion_matrix.png"} <= names
+    assert not any(n.endswith((".pt", ".pkl", ".bin")) for n in names)
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["task"] == "text_classifier" and config["preprocessor"]["seq_len"] == 64
+    loaded = TextClassifier.load(tmp_path / "m")
+    texts = sample_test.texts[:50]
+    assert np.array_equal(loaded.predict_proba(texts), minilm_clf.predict_proba(texts))
+    assert loaded.label_names == ["negative", "positive"]
+
+
+@pytest.mark.encoder
+def test_saved_encoder_loads_into_transformers(minilm_clf, tmp_path):
+    """The encoder's weights keep Hugging Face's names: a user can take them elsewhere."""
+    transformers = pytest.importorskip("transformers")
+    from safetensors.torch import save_file
+
+    enc = tmp_path / "enc"
+    enc.mkdir()
+    (enc / "config.json").write_text(json.dumps(minilm_clf.network.backbone.config.to_dict()))
+    save_file({k: v.contiguous() for k, v in minilm_clf.network.backbone.state_dict().items()},
+              enc / "model.safetensors")
+    ref = transformers.BertModel.from_pretrained(str(enc)).eval()
+    ids = torch.tensor([[101, 7592, 2088, 102]])
+    with torch.no_grad():
+        assert torch.allclose(ref(ids).last_hidden_state, minilm_clf.network.backbone(ids)[0], atol=1e-4)
+
+
+def test_evaluate_writes_metrics_and_confusion_matrix(toy_rows, tmp_path):
+    clf = TextClassifier.create(_toy(toy_rows), model="average_word_embedding", epochs=20, progress=False)
+    r = clf.evaluate(_toy(toy_rows), output_dir=tmp_path / "eval")
+    assert r["accuracy"] == 1.0
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["confusion_matrix"] == [[48, 0], [0, 48]]
+    assert (tmp_path / "eval" / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_awe_save_load_and_training_is_reproducible(toy_rows, tmp_path):
+    a = TextClassifier.create(_toy(toy_rows), model="average_word_embedding", epochs=3, progress=False, seed=7)
+    b = TextClassifier.create(_toy(toy_rows), model="average_word_embedding", epochs=3, progress=False, seed=7)
+    texts = [t for t, _ in toy_rows]
+    assert np.array_equal(a.predict_proba(texts), b.predict_proba(texts))
+    a.save(tmp_path / "awe")
+    assert (tmp_path / "awe" / "vocab.txt").read_text().startswith("<PAD>\n<START>\n<UNKNOWN>\n")
+    assert np.array_equal(TextClassifier.load(tmp_path / "awe").predict_proba(texts), a.predict_proba(texts))
+
+
+def test_random_tiny_bert_with_frozen_encoder_trains_only_the_head(toy_rows):
+    clf = TextClassifier.create(_toy(toy_rows), model="bert_tiny_en_uncased_random", epochs=1, seq_len=16,
+                                freeze_encoder=True, class_weights="balanced", progress=False)
+    torch.manual_seed(0)
+    from textmaker.models.bert import BertConfig, BertModel
+    fresh = BertModel(BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512))
+    assert torch.equal(fresh.encoder.layer[0].output.dense.weight,
+                       clf.network.backbone.encoder.layer[0].output.dense.weight)
+
+
+def test_single_class_is_refused(tmp_path):
+    d = TextDataset.from_lists(["a", "b", "c"], ["x", "x", "x"])
+    with pytest.raises(TextmakerError, match="only one class"):
+        TextClassifier.create(d, model="average_word_embedding", progress=False)
+
+
+def test_unseen_label_at_evaluation(toy_rows, tmp_path):
+    clf = TextClassifier.create(_toy(toy_rows), model="average_word_embedding", epochs=1, progress=False)
+    test = TextDataset.from_csv(write_tsv(tmp_path / "t.tsv", [("great", "pos"), ("meh", "neutral")]),
+                                text_column="sentence")
+    with pytest.raises(TextmakerError, match=r"t.tsv line 3: label 'neutral' was never seen in training"):
+        clf.evaluate(test)
+
+
+def test_not_a_model_directory(tmp_path):
+    with pytest.raises(TextmakerError, match="no such model directory"):
+        TextClassifier.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TextmakerError, match="not a textmaker model directory"):
+        TextClassifier.load(tmp_path / "empty")
+    (tmp_path / "qa").mkdir()
+    (tmp_path / "qa" / "config.json").write_text('{"task": "question_answerer"}')
+    (tmp_path / "qa" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(TextmakerError, match="holds a question_answerer model"):
+        TextClassifier.load(tmp_path / "qa")
+
+
+def test_class_weights_must_match_labels(toy_rows):
+    with pytest.raises(TextmakerError, match="class_weights has 3 values for 2 labels"):
+        TextClassifier.create(_toy(toy_rows), model="average_word_embedding", class_weights=[1, 2, 3],
+                              progress=False)

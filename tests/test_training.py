@@ -1,0 +1,129 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from textmaker.errors import TextmakerError
+from textmaker.models.bert import BertConfig, BertModel
+from textmaker.models.heads import SequenceClassifier
+from textmaker.training import Trainer, TrainingConfig, lr_at, param_groups
+
+TINY = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                  max_position_embeddings=32)
+
+
+def _rows(n=64):
+    # Label = whether token 7 occurs: learnable by a one-layer encoder.
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for i in range(n):
+        ids = torch.randint(8, 50, (int(torch.randint(3, 12, (1,), generator=g)),), generator=g).tolist()
+        if i % 2:
+            ids[len(ids) // 2] = 7
+        rows.append({"input_ids": [2] + ids, "label": i % 2})
+    return rows
+
+
+def _loss(model, batch):
+    logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    return F.cross_entropy(logits, batch["label"]), {"accuracy": (logits.argmax(-1) == batch["label"]).sum().item()}
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return SequenceClassifier(BertModel(TINY), 2, 0.1)
+
+
+def _train(tmp=None, resume=False, epochs=4, **kw):
+    model = _model()
+    cfg = TrainingConfig(epochs=epochs, batch_size=8, learning_rate=1e-3, progress=False, **kw)
+    val_rows = _rows(16)
+
+    def validate(m):
+        m.eval()
+        from textmaker.batching import pad_batch
+        b = pad_batch(val_rows, 0)
+        with torch.no_grad():
+            loss, stats = _loss(m, b)
+        m.train()
+        return {"loss": loss.item(), "accuracy": stats["accuracy"] / len(val_rows)}
+
+    t = Trainer(model, _loss, 0, cfg, validate, checkpoint_dir=tmp, device=torch.device("cpu"))
+    t.fit(_rows(), resume=resume)
+    return model, t
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    lrs = [lr_at(s, 100, 1.0, 0.1) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] == pytest.approx(1 / 90)
+
+
+def test_no_weight_decay_on_biases_and_layernorm():
+    decay, no_decay = param_groups(_model(), 0.01)
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+
+
+def test_same_seed_same_model_and_history():
+    a, ta = _train()
+    b, tb = _train()
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(v, w), k
+    assert [h["train_loss"] for h in ta.history] == [h["train_loss"] for h in tb.history]
+    assert ta.history[-1]["train_loss"] < ta.history[0]["train_loss"]
+    assert set(ta.history[0]) >= {"train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                  "train_examples_per_second"}
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    rows, cpu = _rows(), torch.device("cpu")
+    cfg = TrainingConfig(epochs=4, batch_size=8, learning_rate=1e-3, progress=False)
+    uninterrupted = _model()
+    Trainer(uninterrupted, _loss, 0, cfg, None, device=cpu).fit(rows)
+
+    # A run killed right after its second epoch's checkpoint...
+    killed = Trainer(_model(), _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=cpu)
+    real_checkpoint, calls = killed._checkpoint, []
+
+    def checkpoint_then_die(*args):
+        real_checkpoint(*args)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    killed._checkpoint = checkpoint_then_die
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(rows)
+    # ...resumed into a model with other weights: everything must come from the checkpoint.
+    resumed = _model(seed=123)
+    t = Trainer(resumed, _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=cpu)
+    t.fit(rows, resume=True)
+    assert [h["epoch"] for h in t.history] == [1, 2, 3, 4]
+    for (k, v), w in zip(uninterrupted.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(v, w, atol=1e-6), k
+
+
+def test_resume_without_checkpoint_or_with_other_settings(tmp_path):
+    with pytest.raises(TextmakerError, match="no checkpoint to resume"):
+        _train(tmp_path / "none", resume=True)
+    _train(tmp_path / "ck", epochs=1)
+    with pytest.raises(TextmakerError, match="epochs=1"):
+        _train(tmp_path / "ck", resume=True, epochs=3)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    scores = iter([0.5, 0.8, 0.8, 0.7, 0.9])  # epoch 3 ties epoch 2 on accuracy, with a lower loss
+    losses = iter([0.9, 0.6, 0.5, 0.7, 0.1])
+    snapshots = []
+
+    def validate(m):
+        snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
+        return {"accuracy": next(scores), "loss": next(losses)}
+
+    model = _model()
+    cfg = TrainingConfig(epochs=10, batch_size=8, learning_rate=1e-3, progress=False, early_stopping_patience=1)
+    t = Trainer(model, _loss, 0, cfg, validate, device=torch.device("cpu"))
+    t.fit(_rows())
+    assert len(t.history) == 4 and t.best_epoch == 3
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[2][k]), k

@@ -1,0 +1,177 @@
+"""The `textmaker` command line.
+
+Every user error prints one line (`textmaker: error: ...`) and exits non-zero,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from textmaker import __version__
+from textmaker.errors import TextmakerError
+
+
+def _delimiter(value: str) -> str:
+    value = value.encode().decode("unicode_escape") if "\\" in value else value
+    if value.lower() == "tab":
+        value = "\t"
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"a delimiter is one character, got {value!r}")
+    return value
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-column", default="text", help="text column (CSV/TSV) or field (JSON Lines); default: text")
+    p.add_argument("--label-column", default="label", help="label column or field; default: label")
+    p.add_argument("--delimiter", type=_delimiter, help="field delimiter; default: tab for .tsv, comma otherwise")
+    p.add_argument("--encoding", default="utf-8", help="file encoding; default: utf-8")
+
+
+def _load_data(path: str, args, label_names=None):
+    from textmaker.data import TextDataset
+
+    return TextDataset.from_path(path, args.text_column, args.label_column, args.delimiter, args.encoding, label_names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textmaker", description="Train, evaluate and run small text models.")
+    parser.add_argument("--version", action="version", version=f"textmaker {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("presets", help="list the encoder presets")
+
+    demo = sub.add_parser("demo", help="train, evaluate, save and predict on the bundled sample data")
+    demo.add_argument("--output", default="runs/demo", help="where the demo's model goes; default: runs/demo")
+
+    classify = sub.add_parser("classify", help="text classification").add_subparsers(dest="action", required=True)
+
+    train = classify.add_parser("train", help="train a classifier on a CSV/TSV, JSON Lines file or class folders")
+    train.add_argument("train_file")
+    train.add_argument("--validation", help="validation data (same format as the training data)")
+    train.add_argument("--validation-split", type=float,
+                       help="hold out this fraction of the training data for validation (stratified)")
+    _add_data_flags(train)
+    train.add_argument("--model", default="minilm_l6_en_uncased",
+                       help="a preset (see `textmaker presets`) or a BERT directory; default: minilm_l6_en_uncased")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--seq-len", type=int)
+    train.add_argument("--dropout", type=float)
+    train.add_argument("--freeze-encoder", action="store_true", help="train the head only")
+    train.add_argument("--class-weights", choices=["balanced"], help="weight the loss by inverse class frequency")
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                       help="stop after this many epochs without better validation accuracy")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--output", required=True, help="model directory to write")
+    train.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    ev = classify.add_parser("evaluate", help="evaluate a trained model on labelled data")
+    ev.add_argument("model_dir")
+    ev.add_argument("data_file")
+    _add_data_flags(ev)
+    ev.add_argument("--output-dir", help="write metrics.json and confusion_matrix.png here")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    pr = classify.add_parser("predict", help="label texts with a trained model")
+    pr.add_argument("model_dir")
+    pr.add_argument("texts", nargs="+", metavar="TEXT")
+    pr.add_argument("--top-k", type=int, default=1)
+    pr.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def cmd_classify_train(args) -> int:
+    from textmaker.tasks.classifier import TextClassifier
+
+    train = _load_data(args.train_file, args)
+    if args.validation and args.validation_split:
+        raise TextmakerError("give --validation or --validation-split, not both")
+    val = _load_data(args.validation, args) if args.validation else None
+    if args.validation_split:
+        train, val = train.split(1 - args.validation_split, seed=args.seed)
+    print(train.summary(), file=sys.stderr)
+    output = Path(args.output)
+    clf = TextClassifier.create(
+        train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seq_len=args.seq_len, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
+        class_weights=args.class_weights, early_stopping_patience=args.early_stopping, seed=args.seed,
+        checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet)
+    clf.save(output)
+    if "validation" in clf.metrics:
+        v = clf.metrics["validation"]
+        print(f"validation accuracy {v['accuracy']:.4f}  macro-F1 {v['macro_f1']:.4f}", file=sys.stderr)
+    print(f"saved {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_classify_evaluate(args) -> int:
+    from textmaker.metrics import format_classification_report
+    from textmaker.tasks.classifier import TextClassifier
+
+    clf = TextClassifier.load(args.model_dir)
+    report = clf.evaluate(_load_data(args.data_file, args, clf.label_names), args.output_dir)
+    print(json.dumps(report) if args.json else format_classification_report(report))
+    return 0
+
+
+def cmd_classify_predict(args) -> int:
+    from textmaker.tasks.classifier import TextClassifier
+
+    clf = TextClassifier.load(args.model_dir)
+    results = clf.predict(args.texts, top_k=args.top_k)
+    if args.json:
+        print(json.dumps([{"text": t, "predictions": [p._asdict() for p in ps]} for t, ps in zip(args.texts, results)]))
+    else:
+        for text, preds in zip(args.texts, results):
+            print(f"{'  '.join(f'{p.label} {p.score:.3f}' for p in preds)}\t{text}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from textmaker.presets import describe
+
+    print(describe())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from textmaker.demo import run_demo
+
+    run_demo(args.output)
+    return 0
+
+
+COMMANDS = {
+    ("classify", "train"): cmd_classify_train,
+    ("classify", "evaluate"): cmd_classify_evaluate,
+    ("classify", "predict"): cmd_classify_predict,
+    ("presets", None): cmd_presets,
+    ("demo", None): cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="textmaker: %(message)s")
+    try:
+        return COMMANDS[(args.command, getattr(args, "action", None))](args)
+    except TextmakerError as e:
+        print(f"textmaker: error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, MemoryError) as e:
+        print(f"textmaker: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("textmaker: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

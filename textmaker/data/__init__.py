@@ -1,0 +1,3 @@
+from textmaker.data.text_dataset import TextDataset
+
+__all__ = ["TextDataset"]

@@ -1,0 +1,90 @@
+"""Evaluation metrics: classification, and the official SQuAD EM/F1 definition."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+
+# ---- classification ----------------------------------------------------
+
+def classification_report(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str],
+                          loss: float | None = None) -> dict:
+    """accuracy, per-class precision/recall/F1/support, macro averages, confusion matrix.
+
+    confusion_matrix[i][j] counts examples of true class i predicted as class j.
+    A class never predicted has precision 0 (and never present, recall 0), as scikit-learn's zero_division=0.
+    """
+    k = len(label_names)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    tp = np.diag(cm).astype(float)
+    predicted, actual = cm.sum(0), cm.sum(1)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    report = {
+        "examples": int(cm.sum()),
+        "accuracy": float(tp.sum() / max(cm.sum(), 1)),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
+                             "f1": float(f1[i]), "support": int(actual[i])}
+                      for i, name in enumerate(label_names)},
+        "label_names": list(label_names),
+        "confusion_matrix": cm.tolist(),
+    }
+    if loss is not None:
+        report = {"loss": float(loss), **report}
+    return report
+
+
+def format_classification_report(r: dict) -> str:
+    width = max(8, *(len(n) for n in r["label_names"]))
+    lines = []
+    if "loss" in r:
+        lines.append(f"loss      {r['loss']:.4f}")
+    lines += [f"accuracy  {r['accuracy']:.4f}  ({r['examples']} examples)", f"macro-F1  {r['macro_f1']:.4f}", "",
+              f"{'class':<{width}}  precision  recall     f1  support"]
+    for name, m in r["per_class"].items():
+        lines.append(f"{name:<{width}}  {m['precision']:9.4f}  {m['recall']:6.4f}  {m['f1']:.4f}  {m['support']:7d}")
+    lines += ["", "confusion matrix (rows: true, columns: predicted)"]
+    lines += ["  " + " ".join(f"{v:6d}" for v in row) + f"  {name}" for name, row in
+              zip(r["label_names"], r["confusion_matrix"])]
+    return "\n".join(lines)
+
+
+# ---- SQuAD (the official v1.1 / v2.0 evaluation scripts' definitions) ----
+
+def normalize_answer(s: str) -> str:
+    """Lower-case, drop punctuation and the articles a/an/the, collapse whitespace."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def f1_score(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred or not ref:  # v2.0: an empty answer scores 1 only against an empty gold
+        return float(pred == ref)
+    common = Counter(pred) & Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def max_over_golds(metric, prediction: str, golds: Sequence[str]) -> float:
+    # v2.0 scores an unanswerable question (no gold) against the empty string.
+    return max(metric(prediction, g) for g in (golds or [""]))

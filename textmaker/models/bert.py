@@ -1,0 +1,250 @@
+"""A BERT encoder in one file.
+
+Module and parameter names follow Hugging Face's BertModel, so a Hugging
+Face-format directory (config.json + model.safetensors, or a weights-only
+pytorch_model.bin) loads without a renaming table, and the encoder we save
+loads back into transformers. Attention runs through
+torch.nn.functional.scaled_dot_product_attention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from textmaker.errors import TextmakerError
+from textmaker.io import read_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BertConfig:
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    initializer_range: float = 0.02
+    pad_token_id: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BertConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict:
+        return {"model_type": "bert", "architectures": ["BertModel"], **dataclasses.asdict(self)}
+
+
+_ACTIVATIONS = {
+    "gelu": lambda x: F.gelu(x),
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+}
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids):
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) \
+            + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.n_head = c.num_attention_heads
+        self.query = nn.Linear(c.hidden_size, c.hidden_size)
+        self.key = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dropout_p = c.attention_probs_dropout_prob
+
+    def forward(self, x, mask):
+        B, T, C = x.shape
+        q, k, v = (lin(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                   for lin in (self.query, self.key, self.value))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout_p if self.training else 0.0)
+        return y.transpose(1, 2).reshape(B, T, C)
+
+
+class BertDenseNorm(nn.Module):
+    """dense -> dropout -> residual add -> LayerNorm (BERT's post-norm sublayer output)."""
+
+    def __init__(self, c: BertConfig, d_in: int):
+        super().__init__()
+        self.dense = nn.Linear(d_in, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, x, residual):
+        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.self = BertSelfAttention(c)  # "self" keeps Hugging Face's parameter names
+        self.output = BertDenseNorm(c, c.hidden_size)
+
+    def forward(self, x, mask):
+        return self.output(self.self(x, mask), x)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        if c.hidden_act not in _ACTIVATIONS:
+            raise TextmakerError(f"config.json: hidden_act {c.hidden_act!r} is not supported; "
+                                 f"use one of {sorted(_ACTIVATIONS)}")
+        self.act = _ACTIVATIONS[c.hidden_act]
+
+    def forward(self, x):
+        return self.act(self.dense(x))
+
+
+class BertLayer(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.attention = BertAttention(c)
+        self.intermediate = BertIntermediate(c)
+        self.output = BertDenseNorm(c, c.intermediate_size)
+
+    def forward(self, x, mask):
+        x = self.attention(x, mask)
+        return self.output(self.intermediate(x), x)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(c) for _ in range(c.num_hidden_layers))
+
+    def forward(self, x, mask):
+        for layer in self.layer:
+            x = layer(x, mask)
+        return x
+
+
+class BertPooler(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+
+    def forward(self, x):
+        return torch.tanh(self.dense(x[:, 0]))
+
+
+class BertModel(nn.Module):
+    """input ids -> (sequence output [B, T, H], pooled [CLS] output [B, H])."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise TextmakerError(f"config.json: hidden_size {config.hidden_size} is not a multiple of "
+                                 f"num_attention_heads {config.num_attention_heads}")
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config)
+        self.apply(self._init_weights)
+
+    @property
+    def output_dim(self) -> int:
+        return self.config.hidden_size
+
+    def _init_weights(self, m: nn.Module):
+        std = self.config.initializer_range
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=std)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=std)
+            if m.padding_idx is not None:
+                nn.init.zeros_(m.weight[m.padding_idx])
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        # [B, 1, 1, T] boolean: every query may attend to every real (non-pad) key.
+        mask = attention_mask.bool()[:, None, None, :]
+        x = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
+        return x, self.pooler(x)
+
+    # ---- Hugging Face-format checkpoints --------------------------------
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "BertModel":
+        directory = Path(directory)
+        config_path = directory / "config.json"
+        if not config_path.is_file():
+            raise TextmakerError(f"{directory}: not a BERT model directory (no config.json)")
+        raw = read_json(config_path)
+        if raw.get("model_type", "bert") != "bert":
+            raise TextmakerError(f"{config_path}: model_type is {raw.get('model_type')!r}; only BERT encoders load")
+        model = cls(BertConfig.from_dict(raw))
+        missing, unexpected = model.load_state_dict_report(load_weights(directory))
+        if missing:
+            log.warning("%s: weights missing from the checkpoint (left at random init): %s", directory, missing)
+        if unexpected:
+            log.info("%s: checkpoint weights not used by the encoder: %s", directory, unexpected)
+        model.missing_keys, model.unexpected_keys = missing, unexpected
+        return model
+
+    def load_state_dict_report(self, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+        """Load matching weights; return (missing, unexpected) keys instead of failing."""
+        # BertFor* checkpoints nest the encoder under "bert."; position_ids is a buffer, not a weight.
+        state = {k.removeprefix("bert."): v for k, v in state.items()}
+        state = {k: v for k, v in state.items() if not k.endswith("position_ids")}
+        own = self.state_dict()
+        for k, v in state.items():
+            if k in own and own[k].shape != v.shape:
+                raise TextmakerError(f"checkpoint weight {k} has shape {tuple(v.shape)}, "
+                                     f"the config says {tuple(own[k].shape)}")
+        result = self.load_state_dict(state, strict=False)
+        return sorted(result.missing_keys), sorted(result.unexpected_keys)
+
+
+def load_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """Weights from model.safetensors, else a weights-only pytorch_model.bin (never unpickles code)."""
+    from safetensors.torch import load_file
+
+    st = directory / "model.safetensors"
+    if st.is_file():
+        return load_file(st)
+    bin_path = directory / "pytorch_model.bin"
+    if bin_path.is_file():
+        try:
+            return torch.load(bin_path, map_location="cpu", weights_only=True)
+        except Exception as e:  # weights_only refuses anything but tensors
+            raise TextmakerError(f"{bin_path}: cannot be read as plain weights ({e}); convert it to safetensors") from None
+    raise TextmakerError(f"{directory}: no model.safetensors or pytorch_model.bin")
+
+

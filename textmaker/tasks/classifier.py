@@ -1,0 +1,217 @@
+"""TextClassifier: create, fit, evaluate, predict, save, load.
+
+The task adds only its head (pooled output -> dropout -> dense), its rows
+(token ids + label id) and its metrics; tokenizer, backbone and training loop
+are the shared ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from textmaker.batching import run_inference
+from textmaker.data.text_dataset import TextDataset
+from textmaker.errors import TextmakerError
+from textmaker.io import read_json, read_lines, write_json, write_lines
+from textmaker.metrics import classification_report
+from textmaker.models import factory
+from textmaker.models.heads import SequenceClassifier
+from textmaker.plots import plot_confusion_matrix, plot_history
+from textmaker import presets
+from textmaker.presets import DEFAULT_PRESET
+from textmaker.tasks.base import Task
+from textmaker.training import Trainer, TrainingConfig
+
+log = logging.getLogger(__name__)
+
+# BertClassifierSpec's defaults for BERT encoders, MediaPipe's for the word-embedding
+# baseline; a preset's own "defaults" override them.
+DEFAULTS = {
+    "bert": {"seq_len": 128, "dropout": 0.1, "learning_rate": 3e-5, "batch_size": 32, "epochs": 3},
+    "awe": {"seq_len": 256, "dropout": 0.2, "learning_rate": 1e-2, "batch_size": 32, "epochs": 10},
+}
+
+
+class Prediction(NamedTuple):
+    label: str
+    score: float
+
+
+class TextClassifier(Task):
+    task_name = "text_classifier"
+
+    def __init__(self, network: SequenceClassifier, preprocessor, label_names: Sequence[str], config: dict,
+                 history: list[dict] | None = None, metrics: dict | None = None):
+        super().__init__(network, preprocessor, config)
+        self.label_names = list(label_names)
+        self.history = history or []
+        self.metrics = metrics or {}
+
+    # ---- training ----
+
+    @classmethod
+    def create(cls, train_data: TextDataset, validation_data: TextDataset | None = None,
+               model: str | Path = DEFAULT_PRESET, *, epochs: int | None = None, batch_size: int | None = None,
+               learning_rate: float | None = None, seq_len: int | None = None, dropout: float | None = None,
+               freeze_encoder: bool = False, class_weights: str | Sequence[float] | None = None,
+               early_stopping_patience: int | None = None, seed: int = 0, vocab_size: int = 10000,
+               wordvec_dim: int = 16, checkpoint_dir: str | Path | None = None, resume: bool = False,
+               progress: bool = True) -> "TextClassifier":
+        """Build a classifier on `model` (a preset name or a BERT directory) and train it.
+
+        class_weights: None, "balanced" (inverse class frequency), or one weight per label.
+        checkpoint_dir: where each epoch's state is kept; with resume=True, training continues from it.
+        """
+        if len(train_data.label_names) < 2 or len([n for n in train_data.class_counts().values() if n]) < 2:
+            raise TextmakerError(f"{train_data.source}: only one class ({train_data.labels[0]!r}) in the training "
+                                 f"data; a classifier needs examples of at least two")
+        preset = presets.resolve(model)
+        d = {**DEFAULTS[preset["kind"]], **preset.get("defaults", {})}
+        seq_len = seq_len or d["seq_len"]
+        dropout = d["dropout"] if dropout is None else dropout
+        train_cfg = TrainingConfig(epochs=epochs or d["epochs"], batch_size=batch_size or d["batch_size"],
+                                   learning_rate=learning_rate or d["learning_rate"], seed=seed,
+                                   early_stopping_patience=early_stopping_patience, progress=progress)
+        torch.manual_seed(seed)  # the head's initial weights
+        backbone, preprocessor = factory.from_preset(
+            preset, seq_len, train_data.texts, {"vocab_size": vocab_size, "wordvec_dim": wordvec_dim})
+        init_range = getattr(backbone.config, "initializer_range", 0.02)
+        network = SequenceClassifier(backbone, len(train_data.label_names), dropout, init_range)
+        if freeze_encoder:
+            for p in backbone.parameters():
+                p.requires_grad_(False)
+        config = {"base_model": preset["name"], "label_names": train_data.label_names,
+                  "head": {"num_classes": len(train_data.label_names), "dropout": dropout},
+                  "freeze_encoder": freeze_encoder, "training": train_cfg.to_dict()}
+        clf = cls(network, preprocessor, train_data.label_names, config)
+        clf.fit(train_data, validation_data, train_cfg, class_weights, checkpoint_dir, resume)
+        return clf
+
+    def fit(self, train_data: TextDataset, validation_data: TextDataset | None, train_cfg: TrainingConfig,
+            class_weights=None, checkpoint_dir=None, resume: bool = False) -> list[dict]:
+        train_data = train_data.with_label_names(self.label_names)
+        rows = self._rows(train_data)
+        weights = self._class_weights(class_weights, train_data)
+
+        def loss_fn(model, batch):
+            logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+            loss = F.cross_entropy(logits, batch["label"], weight=weights.to(logits.device) if weights is not None else None)
+            return loss, {"accuracy": (logits.argmax(-1) == batch["label"]).sum().item()}
+
+        validate = None
+        if validation_data is not None:
+            val = validation_data.with_label_names(self.label_names)
+            val_rows = self._rows(val)
+
+            def validate(model):
+                r = self._report(val, val_rows, model, train_cfg.eval_batch_size)
+                return {"loss": r["loss"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
+
+        trainer = Trainer(self.network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, "accuracy",
+                          checkpoint_dir=checkpoint_dir, device=self.device)
+        self.history = trainer.fit(rows, resume=resume)
+        self.network.eval()
+        if validation_data is not None:
+            self.metrics = {"validation": self._report(val, val_rows, self.network, train_cfg.eval_batch_size)}
+        return self.history
+
+    def _class_weights(self, spec, data: TextDataset) -> torch.Tensor | None:
+        if spec is None:
+            return None
+        counts = np.array(list(data.class_counts().values()), dtype=float)
+        if isinstance(spec, str):
+            if spec != "balanced":
+                raise TextmakerError(f"class_weights must be 'balanced' or one number per label, not {spec!r}")
+            return torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
+        if len(spec) != len(self.label_names):
+            raise TextmakerError(f"class_weights has {len(spec)} values for {len(self.label_names)} labels "
+                                 f"{self.label_names}")
+        return torch.tensor(list(spec), dtype=torch.float32)
+
+    # ---- inference ----
+
+    def _rows(self, data: TextDataset) -> list[dict]:
+        rows = self.preprocessor(data.texts)
+        for row, label in zip(rows, data.label_ids):
+            row["label"] = label
+        return rows
+
+    def _logits(self, rows: list[dict], model=None, batch_size: int = 64) -> np.ndarray:
+        def forward(m, batch):
+            return m(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).float().cpu().numpy()
+
+        out = run_inference(model or self.network, rows, self.preprocessor.pad_id, batch_size, forward, self.device)
+        return np.stack(out) if out else np.zeros((0, len(self.label_names)), dtype=np.float32)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Class probabilities, one row per text, columns in `label_names` order."""
+        texts = _check_texts(texts)
+        logits = torch.from_numpy(self._logits(self.preprocessor(texts), batch_size=batch_size))
+        return torch.softmax(logits, -1).numpy()
+
+    def predict(self, texts: Sequence[str] | str, top_k: int = 1, batch_size: int = 64) -> list[list[Prediction]]:
+        """The top_k labels with their probabilities, best first, for each text."""
+        single = isinstance(texts, str)
+        probs = self.predict_proba([texts] if single else texts, batch_size)
+        k = max(1, min(top_k, len(self.label_names)))
+        out = [[Prediction(self.label_names[j], float(p[j])) for j in np.argsort(-p, kind="stable")[:k]]
+               for p in probs]
+        return out
+
+    # ---- evaluation ----
+
+    def _report(self, data: TextDataset, rows: list[dict], model=None, batch_size: int = 64) -> dict:
+        logits = self._logits(rows, model, batch_size)
+        y = np.array(data.label_ids)
+        loss = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y)).item()
+        return classification_report(y, logits.argmax(-1), self.label_names, loss)
+
+    def evaluate(self, data: TextDataset, output_dir: str | Path | None = None, batch_size: int = 64) -> dict:
+        """loss, accuracy, per-class P/R/F1, macro-F1, confusion matrix; with output_dir, JSON and a PNG too."""
+        data = data.with_label_names(self.label_names)
+        report = self._report(data, self._rows(data), batch_size=batch_size)
+        if output_dir is not None:
+            output_dir = Path(output_dir)
+            write_json(output_dir / "metrics.json", report)
+            plot_confusion_matrix(report["confusion_matrix"], self.label_names, output_dir / "confusion_matrix.png")
+        return report
+
+    # ---- save / load ----
+
+    def _save_extra(self, directory: Path) -> None:
+        write_lines(directory / "labels.txt", self.label_names)
+        write_json(directory / "history.json", self.history)
+        write_json(directory / "metrics.json", self.metrics)
+        if self.history:
+            plot_history(self.history, directory / "training_curves.png")
+        if "validation" in self.metrics:
+            plot_confusion_matrix(self.metrics["validation"]["confusion_matrix"], self.label_names,
+                                  directory / "confusion_matrix.png")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "TextClassifier":
+        directory = Path(directory)
+        config, backbone, preprocessor, state = cls._load_parts(directory)
+        labels = read_lines(directory / "labels.txt") if (directory / "labels.txt").is_file() else []
+        if not labels:
+            raise TextmakerError(f"{directory}: labels.txt is missing or empty")
+        network = SequenceClassifier(backbone, len(labels), config["head"]["dropout"])
+        cls._load_weights(network, state, directory)
+        extra = {k: read_json(directory / f"{k}.json") if (directory / f"{k}.json").is_file() else None
+                 for k in ("history", "metrics")}
+        keep = {k: v for k, v in config.items() if k not in ("textmaker_version", "task", "backbone", "preprocessor")}
+        return cls(network, preprocessor, labels, keep, extra["history"], extra["metrics"])
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TextmakerError(f"text {i + 1} is a {type(t).__name__}, not a string")
+    return texts

@@ -1,0 +1,215 @@
+"""The one training loop both tasks use.
+
+A task gives the trainer its model, a loss function over a padded batch, and
+(optionally) a validation function; the trainer owns everything else: AdamW
+without decay on biases and LayerNorm, linear warmup then linear decay,
+gradient clipping, length-grouped dynamic padding, seeded shuffling, per-epoch
+validation, early stopping, the best weights, and checkpoints that resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from textmaker.batching import Row, batch_order, pad_batch
+from textmaker.errors import TextmakerError
+from textmaker.io import atomic_directory, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict[str, float]]]
+ValidateFn = Callable[[torch.nn.Module], dict[str, float]]
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    early_stopping_patience: int | None = None
+    group_by_length: bool = True
+    eval_batch_size: int = 64
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def lr_at(step: int, total: int, base: float, warmup_fraction: float) -> float:
+    """Linear warmup over the first warmup_fraction of steps, then linear decay to 0."""
+    warmup = int(warmup_fraction * total)
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * max(0.0, (total - step) / max(1, total - warmup))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices only: biases, LayerNorm and other vectors are not decayed."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 and "LayerNorm" not in name else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Trainer:
+    def __init__(self, model: torch.nn.Module, loss_fn: LossFn, pad_id: int, config: TrainingConfig,
+                 validate: ValidateFn | None = None, monitor: str = "accuracy", higher_is_better: bool = True,
+                 checkpoint_dir: str | Path | None = None, device: torch.device | None = None):
+        self.model, self.loss_fn, self.pad_id, self.config = model, loss_fn, pad_id, config
+        self.validate, self.monitor, self.higher_is_better = validate, monitor, higher_is_better
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.device = device or default_device()
+        self.history: list[dict] = []
+
+    def _score(self, record: dict) -> list[float]:
+        """The monitored metric, ties broken by lower validation loss; larger is better."""
+        value = record[f"val_{self.monitor}"]
+        return [value if self.higher_is_better else -value, -record.get("val_loss", 0.0)]
+
+    def fit(self, rows: Sequence[Row], resume: bool = False) -> list[dict]:
+        c = self.config
+        if not rows:
+            raise TextmakerError("no training rows")
+        model = self.model.to(self.device)
+        optimizer = torch.optim.AdamW(param_groups(model, c.weight_decay), lr=c.learning_rate)
+        lengths = [len(r["input_ids"]) for r in rows]
+        steps_per_epoch = math.ceil(len(rows) / c.batch_size)
+        total_steps = steps_per_epoch * c.epochs
+        state = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": None, "bad_epochs": 0}
+        best_weights = None
+        if resume:
+            state, best_weights = self._restore(optimizer)
+        for epoch in range(state["epoch"], c.epochs):
+            # Seeds per epoch, not per run, so a resumed run draws what an uninterrupted one would.
+            torch.manual_seed(c.seed * 1000 + epoch)
+            batches = batch_order(lengths, c.batch_size, random.Random(c.seed * 1000 + epoch), c.group_by_length)
+            model.train()
+            sums: dict[str, float] = {"loss": 0.0}
+            seen, t0 = 0, time.perf_counter()
+            bar = tqdm(total=len(rows), unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}", disable=not c.progress,
+                       dynamic_ncols=True, leave=True)
+            for b in batches:
+                batch = {k: v.to(self.device) for k, v in pad_batch([rows[i] for i in b], self.pad_id).items()}
+                for g in optimizer.param_groups:
+                    g["lr"] = lr_at(state["step"], total_steps, c.learning_rate, c.warmup_fraction)
+                loss, stats = self.loss_fn(model, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+                optimizer.step()
+                state["step"] += 1
+                sums["loss"] += loss.item() * len(b)
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                seen += len(b)
+                bar.update(len(b))
+                bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}")
+            bar.close()
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
+                      "train_seconds": round(seconds, 2), "train_examples_per_second": round(seen / seconds, 1)}
+            if self.validate is not None:
+                record.update({f"val_{k}": v for k, v in self.validate(model).items()})
+            self.history.append(record)
+            state["epoch"] = epoch + 1
+            stop = False
+            if self.validate is not None:
+                score = self._score(record)
+                if state["best_score"] is None or score > state["best_score"]:
+                    state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
+                    best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                else:
+                    state["bad_epochs"] += 1
+                    stop = c.early_stopping_patience is not None and state["bad_epochs"] >= c.early_stopping_patience
+            if c.progress:
+                tqdm.write(_epoch_line(record))
+            if self.checkpoint_dir is not None:
+                self._checkpoint(optimizer, state, best_weights)
+            if stop:
+                if c.progress:
+                    tqdm.write(f"early stopping: no better val_{self.monitor} for {state['bad_epochs']} epochs")
+                break
+        if best_weights is not None:
+            model.load_state_dict(best_weights)
+            self.best_epoch = state["best_epoch"]
+        return self.history
+
+    # ---- checkpoints: safetensors for tensors, JSON for the rest, never pickle ----
+
+    def _checkpoint(self, optimizer: torch.optim.Optimizer, state: dict, best_weights: dict | None) -> None:
+        with atomic_directory(self.checkpoint_dir) as d:
+            save_file(_contiguous(self.model.state_dict()), d / "model.safetensors")
+            if best_weights is not None:
+                save_file(_contiguous(best_weights), d / "best.safetensors")
+            tensors, meta = _flatten_optimizer(optimizer.state_dict())
+            save_file(tensors, d / "optimizer.safetensors")
+            write_json(d / "trainer_state.json", {**state, "history": self.history, "optimizer": meta,
+                                                  "config": self.config.to_dict()})
+
+    def _restore(self, optimizer: torch.optim.Optimizer) -> tuple[dict, dict | None]:
+        d = self.checkpoint_dir
+        if d is None or not (d / "trainer_state.json").is_file():
+            raise TextmakerError(f"{d}: no checkpoint to resume from; train without --resume first")
+        saved = read_json(d / "trainer_state.json")
+        for key in ("epochs", "batch_size", "learning_rate", "seed"):
+            if saved["config"][key] != getattr(self.config, key):
+                raise TextmakerError(f"{d}: the checkpoint was trained with {key}={saved['config'][key]}, "
+                                     f"not {getattr(self.config, key)}; resume with the same settings")
+        self.model.load_state_dict(load_file(d / "model.safetensors", device=str(self.device)))
+        optimizer.load_state_dict(_unflatten_optimizer(load_file(d / "optimizer.safetensors"), saved["optimizer"]))
+        self.history = saved["history"]
+        best = load_file(d / "best.safetensors") if (d / "best.safetensors").is_file() else None
+        state = {k: saved[k] for k in ("epoch", "step", "best_score", "best_epoch", "bad_epochs")}
+        log.info("resuming from %s after epoch %d", d, state["epoch"])
+        return state, best
+
+
+def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in state.items()}
+
+
+def _flatten_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors = {f"{pid}.{k}": v.detach().contiguous().cpu()
+               for pid, s in sd["state"].items() for k, v in s.items() if torch.is_tensor(v)}
+    scalars = {str(pid): {k: v for k, v in s.items() if not torch.is_tensor(v)} for pid, s in sd["state"].items()}
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    for pid, s in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(s)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _epoch_line(record: dict) -> str:
+    parts = [f"epoch {record['epoch']}"]
+    for k, v in record.items():
+        if k.endswith("_per_second"):
+            parts.append(f"{v:.1f} ex/s")
+        elif k not in ("epoch", "train_seconds") and isinstance(v, float):
+            parts.append(f"{k} {v:.4f}")
+    return "  ".join(parts)
