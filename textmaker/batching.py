@@ -9,14 +9,14 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
 Row = dict  # "input_ids" (list[int]), optional "token_type_ids", other scalar fields
 
 
-def pad_batch(rows: Sequence[Row], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(r["input_ids"]) for r in rows)
+def pad_batch(rows: Sequence[Row], pad_id: int, width: int | None = None) -> dict[str, torch.Tensor]:
+    """Pad to the longest row (or to a fixed `width`, for runtimes with fixed shapes)."""
+    width = width or max(len(r["input_ids"]) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     types = torch.zeros((len(rows), width), dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -56,19 +56,14 @@ def batch_order(lengths: Sequence[int], batch_size: int, rng: random.Random | No
     return batches
 
 
-@torch.no_grad()
-def run_inference(model: torch.nn.Module, rows: Sequence[Row], pad_id: int, batch_size: int,
-                  forward: Callable[[torch.nn.Module, dict], list[np.ndarray] | np.ndarray],
-                  device: torch.device | str = "cpu") -> list:
-    """forward(model, batch) -> per-row outputs; returned in the order of `rows`."""
-    was_training = model.training
-    model.eval()
+def run_batches(rows: Sequence[Row], pad_id: int, batch_size: int, forward: Callable[[dict], list],
+                width: int | None = None) -> list:
+    """forward(padded batch) -> one output per row; returned in the order of `rows`.
+
+    Rows are batched by length, so each batch carries little padding.
+    """
     out: list = [None] * len(rows)
-    try:
-        for b in batch_order([len(r["input_ids"]) for r in rows], batch_size):
-            batch = {k: v.to(device) for k, v in pad_batch([rows[i] for i in b], pad_id).items()}
-            for i, y in zip(b, forward(model, batch)):
-                out[i] = y
-    finally:
-        model.train(was_training)
+    for b in batch_order([len(r["input_ids"]) for r in rows], batch_size):
+        for i, y in zip(b, forward(pad_batch([rows[i] for i in b], pad_id, width))):
+            out[i] = y
     return out

@@ -84,6 +84,55 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("texts", nargs="+", metavar="TEXT")
     pr.add_argument("--top-k", type=int, default=1)
     pr.add_argument("--json", action="store_true", help="print JSON")
+
+    ex = sub.add_parser("export", help="export a trained model to ONNX or TFLite, verified against it")
+    ex.add_argument("model_dir")
+    ex.add_argument("--format", choices=["onnx", "tflite"], default="onnx")
+    ex.add_argument("--quantization", choices=["none", "float16", "dynamic", "int8"], default="none")
+    ex.add_argument("--output", required=True, help="export directory to write")
+    ex.add_argument("--representative-data", metavar="FILE",
+                    help="labelled data (classification file or SQuAD JSON) to calibrate int8 and verify on")
+    _add_data_flags(ex)
+    ex.add_argument("--min-agreement", type=float, default=0.99,
+                    help="fail if fewer predictions than this fraction match the trained model (default 0.99)")
+    ex.add_argument("--max-drop", type=float, default=1.0,
+                    help="fail if accuracy (QA: F1) drops by more points than this (default 1.0)")
+
+    qa = sub.add_parser("qa", help="extractive question answering (SQuAD)").add_subparsers(dest="action", required=True)
+    qt = qa.add_parser("train", help="train a question answerer on SQuAD JSON")
+    qt.add_argument("train_json")
+    qt.add_argument("--validation", help="validation SQuAD JSON")
+    qt.add_argument("--validation-split", type=float, help="hold out this fraction of the articles for validation")
+    qt.add_argument("--version-2", action="store_true", help="SQuAD v2.0: unanswerable questions (auto-detected)")
+    qt.add_argument("--skip-bad-answers", action="store_true",
+                    help="drop questions whose answer_start does not match the context (counted)")
+    qt.add_argument("--model", default="minilm_l6_en_uncased", help="a BERT preset or directory")
+    qt.add_argument("--epochs", type=int)
+    qt.add_argument("--batch-size", type=int)
+    qt.add_argument("--learning-rate", type=float)
+    qt.add_argument("--seq-len", type=int, help="tokens per window; default 384")
+    qt.add_argument("--query-len", type=int, help="question tokens kept; default 64")
+    qt.add_argument("--doc-stride", type=int, help="tokens between window starts; default 128")
+    qt.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    qt.add_argument("--seed", type=int, default=0)
+    qt.add_argument("--output", required=True)
+    qt.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints")
+    qt.add_argument("--quiet", action="store_true")
+
+    qe = qa.add_parser("evaluate", help="SQuAD EM/F1 of a trained model")
+    qe.add_argument("model_dir")
+    qe.add_argument("data_json")
+    qe.add_argument("--output-dir", help="write predictions.json, nbest_predictions.json (and null_odds.json)")
+    qe.add_argument("--json", action="store_true", help="print one JSON object")
+
+    qp = qa.add_parser("predict", help="answer a question from a context")
+    qp.add_argument("model_dir")
+    qp.add_argument("--question", required=True)
+    ctx = qp.add_mutually_exclusive_group(required=True)
+    ctx.add_argument("--context")
+    ctx.add_argument("--context-file")
+    qp.add_argument("--n-best", type=int, default=1)
+    qp.add_argument("--json", action="store_true")
     return parser
 
 
@@ -113,24 +162,110 @@ def cmd_classify_train(args) -> int:
 
 def cmd_classify_evaluate(args) -> int:
     from textmaker.metrics import format_classification_report
-    from textmaker.tasks.classifier import TextClassifier
 
-    clf = TextClassifier.load(args.model_dir)
+    clf = _load_model(args.model_dir, "text_classifier")
     report = clf.evaluate(_load_data(args.data_file, args, clf.label_names), args.output_dir)
     print(json.dumps(report) if args.json else format_classification_report(report))
     return 0
 
 
 def cmd_classify_predict(args) -> int:
-    from textmaker.tasks.classifier import TextClassifier
 
-    clf = TextClassifier.load(args.model_dir)
+    clf = _load_model(args.model_dir, "text_classifier")
     results = clf.predict(args.texts, top_k=args.top_k)
     if args.json:
         print(json.dumps([{"text": t, "predictions": [p._asdict() for p in ps]} for t, ps in zip(args.texts, results)]))
     else:
         for text, preds in zip(args.texts, results):
             print(f"{'  '.join(f'{p.label} {p.score:.3f}' for p in preds)}\t{text}")
+    return 0
+
+
+def _load_squad(path: str, args=None):
+    from textmaker.data import QADataset
+
+    return QADataset.from_squad(path, True if getattr(args, "version_2", False) else None,
+                                getattr(args, "skip_bad_answers", False))
+
+
+def cmd_qa_train(args) -> int:
+    from textmaker.tasks.question_answer import QuestionAnswerer
+
+    train = _load_squad(args.train_json, args)
+    if args.validation and args.validation_split:
+        raise TextmakerError("give --validation or --validation-split, not both")
+    val = _load_squad(args.validation, args) if args.validation else None
+    if args.validation_split:
+        train, val = train.split(1 - args.validation_split, seed=args.seed)
+    print(train.summary(), file=sys.stderr)
+    output = Path(args.output)
+    qa = QuestionAnswerer.create(
+        train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seq_len=args.seq_len, query_len=args.query_len, doc_stride=args.doc_stride,
+        early_stopping_patience=args.early_stopping, seed=args.seed, checkpoint_dir=output / "checkpoints",
+        resume=args.resume, progress=not args.quiet)
+    qa.save(output)
+    if "validation" in qa.metrics:
+        v = qa.metrics["validation"]
+        print(f"validation EM {v['exact_match']:.2f}  F1 {v['f1']:.2f}", file=sys.stderr)
+    print(f"saved {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_qa_evaluate(args) -> int:
+
+    qa = _load_model(args.model_dir, "question_answerer")
+    metrics = qa.evaluate(_load_squad(args.data_json), args.output_dir)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print("\n".join(f"{k:<20} {v:.2f}" if isinstance(v, float) else f"{k:<20} {v}" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_qa_predict(args) -> int:
+    from textmaker.data.readers import read_text
+
+    qa = _load_model(args.model_dir, "question_answerer")
+    context = read_text(args.context_file) if args.context_file else args.context
+    spans = qa.n_best(args.question, context, max(args.n_best, 1))
+    if args.json:
+        print(json.dumps([{"text": s.text, "score": s.score, "probability": s.probability, "start": s.start,
+                           "end": s.end} for s in spans]))
+    else:
+        for s in spans:
+            print(f"{s.probability:.3f}  [{s.start}:{s.end}]  {s.text}")
+    return 0
+
+
+def _load_model(directory: str, task: str):
+    """A trained model directory or an export directory, for evaluate/predict."""
+    from textmaker.export.exported import is_export_dir, load_exported
+
+    if is_export_dir(directory):
+        return load_exported(directory, task)
+    if task == "text_classifier":
+        from textmaker.tasks.classifier import TextClassifier
+
+        return TextClassifier.load(directory)
+    from textmaker.tasks.question_answer import QuestionAnswerer
+
+    return QuestionAnswerer.load(directory)
+
+
+def cmd_export(args) -> int:
+    from textmaker.export import Tolerance
+    from textmaker.tasks.base import read_model_config
+
+    task = read_model_config(args.model_dir)["task"]
+    model = _load_model(args.model_dir, task)
+    data = None
+    if args.representative_data:
+        data = _load_data(args.representative_data, args, model.label_names) if task == "text_classifier" \
+            else _load_squad(args.representative_data)
+    meta = model.export(args.output, args.format, args.quantization, data,
+                        Tolerance(args.min_agreement, args.max_drop))
+    print(json.dumps({k: meta[k] for k in ("format", "quantization", "size_bytes", "verification")}))
     return 0
 
 
@@ -152,6 +287,10 @@ COMMANDS = {
     ("classify", "train"): cmd_classify_train,
     ("classify", "evaluate"): cmd_classify_evaluate,
     ("classify", "predict"): cmd_classify_predict,
+    ("qa", "train"): cmd_qa_train,
+    ("qa", "evaluate"): cmd_qa_evaluate,
+    ("qa", "predict"): cmd_qa_predict,
+    ("export", None): cmd_export,
     ("presets", None): cmd_presets,
     ("demo", None): cmd_demo,
 }

@@ -88,3 +88,50 @@ def f1_score(prediction: str, gold: str) -> float:
 def max_over_golds(metric, prediction: str, golds: Sequence[str]) -> float:
     # v2.0 scores an unanswerable question (no gold) against the empty string.
     return max(metric(prediction, g) for g in (golds or [""]))
+
+
+def squad_evaluate(golds: dict[str, list[str]], predictions: dict[str, str],
+                   null_odds: dict[str, float] | None = None) -> dict:
+    """EM and F1 (0-100) as the official SQuAD scripts compute them.
+
+    golds maps question id -> gold answer texts ([] for an unanswerable question).
+    With unanswerable questions present (v2.0), adds HasAns_/NoAns_ scores and, given
+    null_odds, the best threshold search of the official v2.0 script.
+    """
+    missing = [q for q in golds if q not in predictions]
+    if missing:
+        raise ValueError(f"{len(missing)} questions have no prediction, e.g. {missing[0]}")
+    exact, f1 = {}, {}
+    for qid, answers in golds.items():
+        answers = [a for a in answers if normalize_answer(a)]
+        exact[qid] = max_over_golds(exact_match, predictions[qid], answers)
+        f1[qid] = max_over_golds(f1_score, predictions[qid], answers)
+    out = {"exact_match": 100 * sum(exact.values()) / len(golds), "f1": 100 * sum(f1.values()) / len(golds),
+           "total": len(golds)}
+    has_ans = {q for q, a in golds.items() if any(normalize_answer(x) for x in a)}
+    if len(has_ans) < len(golds):
+        for name, ids in (("HasAns", has_ans), ("NoAns", set(golds) - has_ans)):
+            if ids:
+                out[f"{name}_exact"] = 100 * sum(exact[q] for q in ids) / len(ids)
+                out[f"{name}_f1"] = 100 * sum(f1[q] for q in ids) / len(ids)
+                out[f"{name}_total"] = len(ids)
+        if null_odds is not None:
+            for name, raw in (("exact", exact), ("f1", f1)):
+                score, thresh = _best_threshold(predictions, raw, null_odds, has_ans)
+                out[f"best_{name}"], out[f"best_{name}_thresh"] = score, thresh
+    return out
+
+
+def _best_threshold(preds: dict, scores: dict, na_probs: dict, has_ans: set) -> tuple[float, float]:
+    """The official v2.0 script's find_best_thresh: abstain on every question scored above the threshold."""
+    cur = best = sum(1 for q in scores if q not in has_ans)
+    best_thresh = 0.0
+    for qid in sorted(scores, key=lambda q: na_probs[q]):
+        if qid in has_ans:
+            diff = scores[qid]
+        else:
+            diff = -1 if preds[qid] else 0
+        cur += diff
+        if cur > best:
+            best, best_thresh = cur, na_probs[qid]
+    return 100.0 * best / len(scores), best_thresh

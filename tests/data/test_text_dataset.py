@@ -145,3 +145,22 @@ def test_unseen_label_is_named(tmp_path):
         d.with_label_names(["neg", "pos"])
     msg = _one_line(e)
     assert "t.tsv line 3" in msg and "'neutral'" in msg and "never seen in training" in msg
+
+
+def test_real_imdb_reviews_in_class_folders(tmp_path):
+    """A slice of the real IMDB train archive, laid out as it ships (aclImdb/train/{neg,pos}/*.txt)."""
+    import tarfile
+
+    with tarfile.open(SHARED / "imdb" / "aclImdb-train.tar.gz") as tar:
+        members, counts = [], {"neg": 0, "pos": 0}
+        for m in tar:
+            parts = m.name.split("/")
+            if m.isfile() and len(parts) == 4 and parts[2] in counts and counts[parts[2]] < 15:
+                counts[parts[2]] += 1
+                members.append(m)
+            if all(n == 15 for n in counts.values()):
+                break
+        tar.extractall(tmp_path, members=members, filter="data")
+    d = TextDataset.from_folder(tmp_path / "aclImdb" / "train")
+    assert d.label_names == ["neg", "pos"] and d.class_counts() == {"neg": 15, "pos": 15}
+    assert all(len(t) > 20 for t in d.texts) and d.origins[0].endswith(".txt")

@@ -13,13 +13,6 @@ def _toy(rows):
     return TextDataset.from_lists([t for t, _ in rows], [l for _, l in rows])
 
 
-@pytest.fixture(scope="module")
-def minilm_clf(sample_train):
-    """MiniLM fine-tuned on 480 real SST-2 sentences (84.7% on the sample test set when written): the real encoder, the real tokenizer."""
-    train, val = sample_train.sample(600, seed=1).split(0.8, seed=0)
-    return TextClassifier.create(train, val, epochs=4, seq_len=64, progress=False)
-
-
 @pytest.mark.encoder
 def test_minilm_fine_tunes_to_a_useful_accuracy(minilm_clf, sample_test):
     r = minilm_clf.evaluate(sample_test)

@@ -1,3 +1,4 @@
+from textmaker.data.squad import Answer, QADataset, QAExample
 from textmaker.data.text_dataset import TextDataset
 
-__all__ = ["TextDataset"]
+__all__ = ["Answer", "QADataset", "QAExample", "TextDataset"]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from textmaker import __version__
+from textmaker.batching import run_batches
 from textmaker.errors import TextmakerError
 from textmaker.io import atomic_directory, read_json, write_json
 from textmaker.models import factory
@@ -28,12 +30,41 @@ TASK_COMMANDS = {"text_classifier": "TextClassifier / `textmaker classify`",
 class Task:
     task_name = ""
 
-    def __init__(self, network: torch.nn.Module, preprocessor, config: dict):
-        self.network = network
+    def __init__(self, network: torch.nn.Module | None, preprocessor, config: dict):
+        self.network = network  # None in an exported model, which runs its file instead
         self.preprocessor = preprocessor
         self.config = config  # the head and training settings saved in config.json
         self.device = default_device()
-        self.network.to(self.device).eval()
+        if network is not None:
+            network.to(self.device).eval()
+
+    # ---- inference: one path for PyTorch and for exported runtimes ----
+
+    def _outputs(self, batch: dict, model: torch.nn.Module | None = None) -> list[np.ndarray]:
+        """The network's outputs for a padded batch, as float32 arrays."""
+        model = model or self.network
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        with torch.no_grad():
+            out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        return [o.float().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+    def _split_rows(self, outputs: list[np.ndarray], lengths: list[int]) -> list:
+        """Batch outputs -> one entry per row (the task knows which outputs have a sequence axis)."""
+        raise NotImplementedError
+
+    def _run(self, rows: list[dict], batch_size: int = 64, model: torch.nn.Module | None = None,
+             width: int | None = None) -> list:
+        model = model or self.network
+        was_training = model.training if model is not None else False
+        if model is not None:
+            model.eval()
+        try:
+            return run_batches(rows, self.preprocessor.pad_id, batch_size,
+                               lambda b: self._split_rows(self._outputs(b, model), b["attention_mask"].sum(1).tolist()),
+                               width)
+        finally:
+            if model is not None:
+                model.train(was_training)
 
     # ---- saving ----
 
@@ -53,6 +84,17 @@ class Task:
             self._save_extra(tmp)
         return directory
 
+    def export(self, directory: str | Path, format: str = "onnx", quantization=None, representative_data=None,
+               tolerance=None, verbose: bool = True) -> dict:
+        """Write an exported model (ONNX or TFLite), verified against this one; returns its metadata.
+
+        quantization: None/"none", "float16", "dynamic", "int8" or a QuantizationConfig.
+        representative_data: labelled data to calibrate int8 and to verify on (else vocabulary text).
+        """
+        from textmaker.export.exporter import export
+
+        return export(self, directory, format, quantization, representative_data, tolerance, verbose=verbose)
+
     def _save_extra(self, directory: Path) -> None:
         """Task-specific files (labels, metrics, history, plots)."""
 
@@ -60,24 +102,7 @@ class Task:
 
     @classmethod
     def read_config(cls, directory: str | Path) -> dict:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise TextmakerError(f"{directory}: no such model directory")
-        path = directory / "config.json"
-        if not path.is_file() or not (directory / "model.safetensors").is_file():
-            raise TextmakerError(f"{directory}: not a textmaker model directory (it needs config.json and "
-                                 f"model.safetensors); train one first")
-        try:
-            config = read_json(path)
-        except ValueError as e:
-            raise TextmakerError(f"{path}: not valid JSON ({e})") from None
-        task = config.get("task") if isinstance(config, dict) else None
-        if task not in TASK_COMMANDS:
-            raise TextmakerError(f"{directory}: not a textmaker model directory (config.json has no known task)")
-        if task != cls.task_name:
-            raise TextmakerError(f"{directory}: holds a {task} model, not a {cls.task_name}; "
-                                 f"use {TASK_COMMANDS[task]}")
-        return config
+        return read_model_config(directory, cls.task_name)
 
     @classmethod
     def _load_parts(cls, directory: str | Path) -> tuple[dict, torch.nn.Module, object, dict]:
@@ -96,3 +121,24 @@ class Task:
         except RuntimeError as e:
             first = str(e).splitlines()[0]
             raise TextmakerError(f"{directory}/model.safetensors does not match config.json ({first})") from None
+
+
+def read_model_config(directory: str | Path, task: str | None = None) -> dict:
+    """config.json of a trained model directory; with `task`, it must hold that task."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise TextmakerError(f"{directory}: no such model directory")
+    path = directory / "config.json"
+    if not path.is_file() or not (directory / "model.safetensors").is_file():
+        raise TextmakerError(f"{directory}: not a textmaker model directory (it needs config.json and "
+                             f"model.safetensors); train one first")
+    try:
+        config = read_json(path)
+    except ValueError as e:
+        raise TextmakerError(f"{path}: not valid JSON ({e})") from None
+    found = config.get("task") if isinstance(config, dict) else None
+    if found not in TASK_COMMANDS:
+        raise TextmakerError(f"{directory}: not a textmaker model directory (config.json has no known task)")
+    if task is not None and found != task:
+        raise TextmakerError(f"{directory}: holds a {found} model, not a {task}; use {TASK_COMMANDS[found]}")
+    return config

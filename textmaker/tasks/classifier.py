@@ -15,7 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from textmaker.batching import run_inference
 from textmaker.data.text_dataset import TextDataset
 from textmaker.errors import TextmakerError
 from textmaker.io import read_json, read_lines, write_json, write_lines
@@ -72,7 +71,7 @@ class TextClassifier(Task):
             raise TextmakerError(f"{train_data.source}: only one class ({train_data.labels[0]!r}) in the training "
                                  f"data; a classifier needs examples of at least two")
         preset = presets.resolve(model)
-        d = {**DEFAULTS[preset["kind"]], **preset.get("defaults", {})}
+        d = {**DEFAULTS[preset["kind"]], **preset.get("defaults", {}).get(cls.task_name, {})}
         seq_len = seq_len or d["seq_len"]
         dropout = d["dropout"] if dropout is None else dropout
         train_cfg = TrainingConfig(epochs=epochs or d["epochs"], batch_size=batch_size or d["batch_size"],
@@ -142,11 +141,11 @@ class TextClassifier(Task):
             row["label"] = label
         return rows
 
-    def _logits(self, rows: list[dict], model=None, batch_size: int = 64) -> np.ndarray:
-        def forward(m, batch):
-            return m(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).float().cpu().numpy()
+    def _split_rows(self, outputs, lengths):
+        return list(outputs[0])
 
-        out = run_inference(model or self.network, rows, self.preprocessor.pad_id, batch_size, forward, self.device)
+    def _logits(self, rows: list[dict], model=None, batch_size: int = 64) -> np.ndarray:
+        out = self._run(rows, batch_size, model)
         return np.stack(out) if out else np.zeros((0, len(self.label_names)), dtype=np.float32)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

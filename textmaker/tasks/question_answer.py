@@ -1,0 +1,202 @@
+"""QuestionAnswerer: extractive, SQuAD-style question answering.
+
+The task adds only its windows (qa_windows), its head (start/end logits per
+token), its decoding (qa_decoding) and its metrics (the official SQuAD EM/F1);
+tokenizer, encoder, trainer and save directory are the shared ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from textmaker import presets
+from textmaker.data.squad import QADataset, QAExample
+from textmaker.errors import TextmakerError
+from textmaker.io import read_json, write_json
+from textmaker.metrics import squad_evaluate
+from textmaker.models import factory
+from textmaker.models.heads import SpanExtractor
+from textmaker.plots import plot_history
+from textmaker.presets import DEFAULT_PRESET
+from textmaker.tasks.base import Task
+from textmaker.tasks.qa_decoding import DecodeConfig, Span, choose, decode_example
+from textmaker.tasks.qa_windows import Window, WindowConfig, make_windows
+from textmaker.training import Trainer, TrainingConfig
+
+# BertQaSpec's defaults.
+DEFAULTS = {"seq_len": 384, "query_len": 64, "doc_stride": 128, "learning_rate": 8e-5, "batch_size": 16,
+            "epochs": 2, "dropout": 0.1}
+_MASKED = -1e4  # logit for padding positions: never a start or an end
+
+
+class QuestionAnswerer(Task):
+    task_name = "question_answerer"
+
+    def __init__(self, network: SpanExtractor, preprocessor, config: dict, history: list[dict] | None = None,
+                 metrics: dict | None = None):
+        super().__init__(network, preprocessor, config)
+        self.windows = WindowConfig(preprocessor.seq_len, config["windows"]["query_len"],
+                                    config["windows"]["doc_stride"])
+        self.decoding = DecodeConfig(**config["decoding"])
+        self.version_2_with_negative = config["version_2_with_negative"]
+        self.history = history or []
+        self.metrics = metrics or {}
+
+    # ---- training ----
+
+    @classmethod
+    def create(cls, train_data: QADataset, validation_data: QADataset | None = None,
+               model: str | Path = DEFAULT_PRESET, *, epochs: int | None = None, batch_size: int | None = None,
+               learning_rate: float | None = None, seq_len: int | None = None, query_len: int | None = None,
+               doc_stride: int | None = None, dropout: float | None = None, n_best_size: int = 20,
+               max_answer_length: int = 30, null_score_diff_threshold: float = 0.0,
+               early_stopping_patience: int | None = None, seed: int = 0,
+               checkpoint_dir: str | Path | None = None, resume: bool = False,
+               progress: bool = True) -> "QuestionAnswerer":
+        preset = presets.resolve(model)
+        if preset["kind"] != "bert":
+            raise TextmakerError(f"question answering needs a BERT encoder, not {preset['name']!r}")
+        d = {**DEFAULTS, **preset.get("defaults", {}).get(cls.task_name, {})}
+        pick = lambda value, key: d[key] if value is None else value  # noqa: E731
+        windows = WindowConfig(pick(seq_len, "seq_len"), pick(query_len, "query_len"), pick(doc_stride, "doc_stride"))
+        train_cfg = TrainingConfig(epochs=pick(epochs, "epochs"), batch_size=pick(batch_size, "batch_size"),
+                                   learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
+                                   early_stopping_patience=early_stopping_patience, progress=progress)
+        torch.manual_seed(seed)
+        backbone, preprocessor = factory.from_preset(preset, windows.seq_len)
+        network = SpanExtractor(backbone, pick(dropout, "dropout"), backbone.config.initializer_range)
+        config = {"base_model": preset["name"], "head": {"dropout": pick(dropout, "dropout")},
+                  "windows": {"query_len": windows.query_len, "doc_stride": windows.doc_stride},
+                  "decoding": dataclasses.asdict(DecodeConfig(n_best_size, max_answer_length,
+                                                              null_score_diff_threshold)),
+                  "version_2_with_negative": train_data.version_2_with_negative, "training": train_cfg.to_dict()}
+        qa = cls(network, preprocessor, config)
+        qa.fit(train_data, validation_data, train_cfg, checkpoint_dir, resume)
+        return qa
+
+    def fit(self, train_data: QADataset, validation_data: QADataset | None, train_cfg: TrainingConfig,
+            checkpoint_dir=None, resume: bool = False) -> list[dict]:
+        rows = [w.row() for w in self._make_windows(train_data.examples)]
+
+        def loss_fn(model, batch):
+            start, end = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+            pad = batch["attention_mask"] == 0
+            loss = (F.cross_entropy(start.masked_fill(pad, _MASKED), batch["start_position"])
+                    + F.cross_entropy(end.masked_fill(pad, _MASKED), batch["end_position"])) / 2
+            return loss, {}
+
+        validate = None
+        if validation_data is not None:
+            val_windows = self._make_windows(validation_data.examples)
+
+            def validate(model):
+                return self._score(validation_data, val_windows, model, train_cfg.eval_batch_size)[0]
+
+        trainer = Trainer(self.network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, "f1",
+                          checkpoint_dir=checkpoint_dir, device=self.device)
+        self.history = trainer.fit(rows, resume=resume)
+        self.network.eval()
+        if validation_data is not None:
+            self.metrics = {"validation": self._score(validation_data, val_windows)[0]}
+        return self.history
+
+    # ---- inference ----
+
+    def _make_windows(self, examples: Sequence[QAExample]) -> list[Window]:
+        return make_windows(self.preprocessor.tokenizer, list(examples), self.windows)
+
+    def _split_rows(self, outputs, lengths):
+        start, end = outputs
+        return [(start[i, :n], end[i, :n]) for i, n in enumerate(lengths)]
+
+    def _logits(self, windows: Sequence[Window], model=None, batch_size: int = 64):
+        """(start logits, end logits) per window, over its real tokens."""
+        return self._run([w.row() for w in windows], batch_size, model)
+
+    def _decode(self, examples: Sequence[QAExample], windows: Sequence[Window], logits) -> tuple[dict, dict, dict]:
+        by_example: dict[int, list[int]] = {}
+        for i, w in enumerate(windows):
+            by_example.setdefault(w.example_index, []).append(i)
+        predictions, nbest, null_odds = {}, {}, {}
+        v2 = self.version_2_with_negative
+        for n, ex in enumerate(examples):
+            idx = by_example[n]
+            spans, null_score = decode_example(ex.context, [windows[i] for i in idx], [logits[i][0] for i in idx],
+                                               [logits[i][1] for i in idx], self.decoding, with_null=v2)
+            predictions[ex.id], null_odds[ex.id] = choose(spans, null_score, self.decoding, v2)
+            nbest[ex.id] = spans
+        return predictions, nbest, null_odds
+
+    def _score(self, data: QADataset, windows: list[Window], model=None, batch_size: int = 64):
+        logits = self._logits(windows, model, batch_size)
+        predictions, nbest, null_odds = self._decode(data.examples, windows, logits)
+        golds = {ex.id: [a.text for a in ex.answers] for ex in data.examples}
+        metrics = squad_evaluate(golds, predictions, null_odds if self.version_2_with_negative else None)
+        # The training loss on these windows, so validation and training curves compare.
+        losses = []
+        for w, (s, e) in zip(windows, logits):
+            ls, le = torch.log_softmax(torch.from_numpy(s), 0), torch.log_softmax(torch.from_numpy(e), 0)
+            losses.append(-(ls[w.start_position] + le[w.end_position]).item() / 2)
+        return {"loss": float(np.mean(losses)), **metrics}, predictions, nbest, null_odds
+
+    def predict(self, data: QADataset, batch_size: int = 64) -> dict[str, str]:
+        """Question id -> answer text ("" where a v2.0 model abstains)."""
+        windows = self._make_windows(data.examples)
+        return self._decode(data.examples, windows, self._logits(windows, batch_size=batch_size))[0]
+
+    def answer(self, question: str, context: str) -> Span:
+        """The best answer span in a context of any length: text, score and character offsets."""
+        return self.n_best(question, context, 1)[0]
+
+    def n_best(self, question: str, context: str, k: int | None = None) -> list[Span]:
+        """The k best answer spans (default n_best_size), best first, with probabilities."""
+        if not question.strip() or not context.strip():
+            raise TextmakerError("a question and a context are both needed")
+        windows = self._make_windows([QAExample("q", question, context, [])])
+        logits = self._logits(windows)
+        spans, _ = decode_example(context, windows, [x[0] for x in logits], [x[1] for x in logits], self.decoding,
+                                  with_null=self.version_2_with_negative)
+        return spans[: k or self.decoding.n_best_size]
+
+    # ---- evaluation ----
+
+    def evaluate(self, data: QADataset, output_dir: str | Path | None = None, batch_size: int = 64) -> dict:
+        """The official SQuAD EM/F1; with output_dir, the files the official scripts read."""
+        metrics, predictions, nbest, null_odds = self._score(data, self._make_windows(data.examples), None,
+                                                             batch_size)
+        if output_dir is not None:
+            output_dir = Path(output_dir)
+            write_json(output_dir / "predictions.json", predictions)
+            write_json(output_dir / "nbest_predictions.json", {
+                qid: [{"text": sp.text, "probability": sp.probability, "start_logit": sp.start_logit,
+                       "end_logit": sp.end_logit, "start": sp.start, "end": sp.end} for sp in spans]
+                for qid, spans in nbest.items()})
+            if self.version_2_with_negative:
+                write_json(output_dir / "null_odds.json", null_odds)
+            write_json(output_dir / "metrics.json", metrics)
+        return metrics
+
+    # ---- save / load ----
+
+    def _save_extra(self, directory: Path) -> None:
+        write_json(directory / "history.json", self.history)
+        write_json(directory / "metrics.json", self.metrics)
+        if self.history:
+            plot_history(self.history, directory / "training_curves.png", metric="f1")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "QuestionAnswerer":
+        directory = Path(directory)
+        config, backbone, preprocessor, state = cls._load_parts(directory)
+        network = SpanExtractor(backbone, config["head"]["dropout"])
+        cls._load_weights(network, state, directory)
+        extra = {k: read_json(directory / f"{k}.json") if (directory / f"{k}.json").is_file() else None
+                 for k in ("history", "metrics")}
+        keep = {k: v for k, v in config.items() if k not in ("textmaker_version", "task", "backbone", "preprocessor")}
+        return cls(network, preprocessor, keep, extra["history"], extra["metrics"])
