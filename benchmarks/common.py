@@ -33,3 +33,15 @@ def save_results(path: str, args: dict, machine_text: str, results: dict) -> Non
     """After each system, so a failure later in the run keeps what was measured."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps({"args": args, "machine": machine_text, "results": results}, indent=2))
+
+
+def run_systems(script: str, args) -> dict:
+    """Run each of args.systems in its own process with the same settings; save after each."""
+    forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("system", "systems", "out")]
+    results = {}
+    for system in args.systems.split(","):
+        print(f"running {system} ...", file=sys.stderr, flush=True)
+        results[system] = run_isolated(script, forwarded + [f"--system={system}"])
+        print(json.dumps(results[system]), file=sys.stderr, flush=True)
+        save_results(args.out, vars(args), machine(), results)
+    return results

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine, peak_rss_mb, run_isolated, save_results  # noqa: E402
+from common import SHARED, peak_rss_mb, run_systems  # noqa: E402
 
 SQUAD = SHARED / "squad" / "squad-v1.1-dev-39articles.json"
 
@@ -81,7 +81,7 @@ def run_textmaker(a) -> dict:
 def run_hf(a) -> dict:
     import torch
     from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, Trainer, TrainingArguments,
-                              default_data_collator, pipeline)
+                              default_data_collator)
     from transformers.utils import logging as hf_logging
 
     from textmaker.metrics import squad_evaluate
@@ -146,36 +146,54 @@ def run_hf(a) -> dict:
     trainer.train()
     train_s = time.perf_counter() - t0
 
+    def decode(examples, feats, start_logits, end_logits) -> dict[str, str]:
+        """run_qa.py's postprocess_qa_predictions (v1.1): best of the 20x20 spans over all windows."""
+        by_ex = collections.defaultdict(list)
+        for i, f in enumerate(feats):
+            by_ex[f["example"]].append(i)
+        preds = {}
+        for ex_i, ex in enumerate(examples):
+            cands = []
+            for fi in by_ex[ex_i]:
+                s, e, offs = start_logits[fi], end_logits[fi], feats[fi]["offsets"]
+                for si in np.argsort(s)[-1:-21:-1]:
+                    for ei in np.argsort(e)[-1:-21:-1]:
+                        if si >= len(offs) or ei >= len(offs) or offs[si] is None or offs[ei] is None:
+                            continue
+                        if ei < si or ei - si + 1 > 30:
+                            continue
+                        cands.append((s[si] + e[ei], offs[si][0], offs[ei][1]))
+            best = max(cands) if cands else (0, 0, 0)
+            preds[ex.id] = ex.context[best[1]:best[2]]
+        return preds
+
     t0 = time.perf_counter()
     eval_feats = encode(val.examples, False)
     start_logits, end_logits = trainer.predict(DS(eval_feats)).predictions
-    by_ex = collections.defaultdict(list)
-    for i, f in enumerate(eval_feats):
-        by_ex[f["example"]].append(i)
-    preds = {}
-    for ex_i, ex in enumerate(val.examples):  # run_qa.py's postprocess_qa_predictions (v1.1)
-        cands = []
-        for fi in by_ex[ex_i]:
-            s, e, offs = start_logits[fi], end_logits[fi], eval_feats[fi]["offsets"]
-            for si in np.argsort(s)[-1:-21:-1]:
-                for ei in np.argsort(e)[-1:-21:-1]:
-                    if si >= len(offs) or ei >= len(offs) or offs[si] is None or offs[ei] is None:
-                        continue
-                    if ei < si or ei - si + 1 > 30:
-                        continue
-                    cands.append((s[si] + e[ei], offs[si][0], offs[ei][1]))
-        best = max(cands) if cands else (0, 0, 0)
-        preds[ex.id] = ex.context[best[1]:best[2]]
+    preds = decode(val.examples, eval_feats, start_logits, end_logits)
     eval_s = time.perf_counter() - t0
     m = squad_evaluate({e.id: [x.text for x in e.answers] for e in val.examples}, preds)
 
-    qa_pipe = pipeline("question-answering", model=trainer.model, tokenizer=tok, device=-1)
+    # One question on a long context, as the (v4) question-answering pipeline ran it: the same
+    # pre-processing, one forward pass over every window, the same post-processing.
+    from textmaker.data import QAExample
+
+    model = trainer.model.eval()
+
+    def answer(question: str, context: str) -> str:
+        ex = QAExample("q", question, context, [])
+        feats = encode([ex], False)
+        batch = {k: torch.tensor([f[k] for f in feats]) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        with torch.no_grad():
+            out = model(**batch)
+        return decode([ex], feats, out.start_logits.numpy(), out.end_logits.numpy())["q"]
+
     context = long_context(val)
-    qa_pipe(question="What is it?", context=context, max_seq_len=a.seq_len, doc_stride=overlap)
+    answer("What is it?", context)
     times = []
     for q in [e.question for e in val.examples[:5]]:
         t0 = time.perf_counter()
-        qa_pipe(question=q, context=context, max_seq_len=a.seq_len, doc_stride=overlap)
+        answer(q, context)
         times.append(time.perf_counter() - t0)
     return {"system": "hf", "train_questions": len(train), "train_windows": len(train_feats), "epochs": a.epochs,
             "exact_match": m["exact_match"], "f1": m["f1"], "eval_questions": len(val),
@@ -202,13 +220,7 @@ def main() -> None:
     if a.system:
         print(json.dumps(run_hf(a) if a.system == "hf" else run_textmaker(a)))
         return
-    forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items() if k not in ("system", "systems", "out")]
-    results = {}
-    for system in a.systems.split(","):
-        print(f"running {system} ...", file=sys.stderr, flush=True)
-        results[system] = run_isolated(__file__, forwarded + [f"--system={system}"])
-        print(json.dumps(results[system]), file=sys.stderr, flush=True)
-        save_results(a.out, vars(a), machine(), results)
+    results = run_systems(__file__, a)
     print("\n| system | train questions (windows) x epochs | EM | F1 | train questions/s | answer() on "
           "a long context | peak RSS MB |")
     print("|---|---|---|---|---|---|---|")

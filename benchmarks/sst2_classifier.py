@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine, peak_rss_mb, run_isolated, save_results  # noqa: E402
+from common import SHARED, peak_rss_mb, run_systems  # noqa: E402
 
 
 def load(limit: int | None, seed: int):
@@ -108,13 +108,7 @@ def main() -> None:
     if a.system:
         print(json.dumps(run_hf(a) if a.system == "hf" else run_textmaker(a)))
         return
-    forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items() if k not in ("system", "systems", "out")]
-    results = {}
-    for system in a.systems.split(","):
-        print(f"running {system} ...", file=sys.stderr, flush=True)
-        results[system] = run_isolated(__file__, forwarded + [f"--system={system}"])
-        print(json.dumps(results[system]), file=sys.stderr, flush=True)
-        save_results(a.out, vars(a), machine(), results)
+    results = run_systems(__file__, a)
     print(f"\n| system | train examples x epochs | dev accuracy | train ex/s | predict ex/s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for r in results.values():

@@ -33,6 +33,7 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _load_data(path: str, args, label_names=None):
+    """A classification data file or class folder, read with the column flags."""
     from textmaker.data import TextDataset
 
     return TextDataset.from_path(path, args.text_column, args.label_column, args.delimiter, args.encoding, label_names)
@@ -136,16 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_classify_train(args) -> int:
-    from textmaker.tasks.classifier import TextClassifier
-
-    train = _load_data(args.train_file, args)
+def _train_and_validation(args, path: str, load):
+    """The training data and its validation data (a file, a split of the training data, or none)."""
+    train = load(path, args)
     if args.validation and args.validation_split:
         raise TextmakerError("give --validation or --validation-split, not both")
-    val = _load_data(args.validation, args) if args.validation else None
+    val = load(args.validation, args) if args.validation else None
     if args.validation_split:
         train, val = train.split(1 - args.validation_split, seed=args.seed)
     print(train.summary(), file=sys.stderr)
+    return train, val
+
+
+def cmd_classify_train(args) -> int:
+    from textmaker.tasks.classifier import TextClassifier
+
+    train, val = _train_and_validation(args, args.train_file, _load_data)
     output = Path(args.output)
     clf = TextClassifier.create(
         train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -191,13 +198,7 @@ def _load_squad(path: str, args=None):
 def cmd_qa_train(args) -> int:
     from textmaker.tasks.question_answer import QuestionAnswerer
 
-    train = _load_squad(args.train_json, args)
-    if args.validation and args.validation_split:
-        raise TextmakerError("give --validation or --validation-split, not both")
-    val = _load_squad(args.validation, args) if args.validation else None
-    if args.validation_split:
-        train, val = train.split(1 - args.validation_split, seed=args.seed)
-    print(train.summary(), file=sys.stderr)
+    train, val = _train_and_validation(args, args.train_json, _load_squad)
     output = Path(args.output)
     qa = QuestionAnswerer.create(
         train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,

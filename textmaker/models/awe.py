@@ -7,26 +7,21 @@ the same answer as the text alone.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from textmaker.models.config import DictConfig
+
 
 @dataclass
-class AweConfig:
+class AweConfig(DictConfig):
+    model_type = "average_word_embedding"
+
     vocab_size: int = 10000
     wordvec_dim: int = 16
     pad_token_id: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AweConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_dict(self) -> dict:
-        return {"model_type": "average_word_embedding", **dataclasses.asdict(self)}
 
 
 class AverageWordEmbedding(nn.Module):

@@ -9,7 +9,6 @@ torch.nn.functional.scaled_dot_product_attention.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from dataclasses import dataclass
@@ -21,12 +20,15 @@ from torch import nn
 
 from textmaker.errors import TextmakerError
 from textmaker.io import read_json
+from textmaker.models.config import DictConfig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class BertConfig:
+class BertConfig(DictConfig):
+    model_type = "bert"
+
     vocab_size: int = 30522
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -41,13 +43,8 @@ class BertConfig:
     initializer_range: float = 0.02
     pad_token_id: int = 0
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "BertConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
     def to_dict(self) -> dict:
-        return {"model_type": "bert", "architectures": ["BertModel"], **dataclasses.asdict(self)}
+        return {**super().to_dict(), "architectures": ["BertModel"]}
 
 
 _ACTIVATIONS = {
