@@ -22,7 +22,8 @@ def plot_history(history: Sequence[dict], path: str | Path, metric: str = "accur
                 ax.plot(epochs, values, style, label=f"{'training' if split == 'train' else 'validation'}")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
     axes[0].set_title("Training and validation loss")
     axes[1].set_title(f"Training and validation {metric}")
     axes[1].set_xlabel("epoch")
