@@ -7,6 +7,8 @@ static int8 (QDQ) calibrated on representative rows.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -47,6 +49,24 @@ def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequ
                           dynamic_axes=axes, opset_version=17, dynamo=False, do_constant_folding=True)
     if quantization.mode == "none":
         return
+    with _quiet_root_logger():
+        _quantize(fp32, path, quantization, sample_rows, pad_id)
+    fp32.unlink()
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime's quantizer advises through the root logger ("consider pre-processing")."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _quantize(fp32: Path, path: Path, quantization: QuantizationConfig, sample_rows, pad_id: int) -> None:
     if quantization.mode == "float16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -62,7 +82,6 @@ def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequ
         quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
     else:
         _quantize_static(fp32, path, sample_rows[: quantization.calibration_samples], pad_id)
-    fp32.unlink()
 
 
 def _quantize_static(fp32: Path, path: Path, rows: Sequence[dict], pad_id: int) -> None:
