@@ -109,7 +109,7 @@ def main() -> None:
         print(json.dumps(run_hf(a) if a.system == "hf" else run_textmaker(a)))
         return
     results = run_systems(__file__, a)
-    print(f"\n| system | train examples x epochs | dev accuracy | train ex/s | predict ex/s | peak RSS MB |")
+    print("\n| system | train examples x epochs | dev accuracy | train ex/s | predict ex/s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for r in results.values():
         print(f"| {r['system']} | {r['train_examples']} x {r['epochs']} | {100 * r['accuracy']:.2f}% | "

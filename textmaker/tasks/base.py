@@ -9,6 +9,7 @@ plus what the task adds (labels.txt, metrics.json, history.json, plots).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,14 +106,17 @@ class Task:
         return read_model_config(directory, cls.task_name)
 
     @classmethod
-    def _load_parts(cls, directory: str | Path) -> tuple[dict, torch.nn.Module, object, dict]:
-        """-> (config, backbone with no weights yet, preprocessor, saved weights)."""
-        directory = Path(directory)
+    def _load_parts(cls, directory: Path) -> "SavedParts":
+        """What every saved task holds; the task builds its head on the backbone and loads the weights."""
         config = cls.read_config(directory)
         pre_cfg = config["preprocessor"]
-        preprocessor = PREPROCESSORS[pre_cfg["kind"]].load(pre_cfg, directory)
-        backbone = factory.from_spec(config["backbone"])
-        return config, backbone, preprocessor, load_file(directory / "model.safetensors")
+        extra = {k: read_json(directory / f"{k}.json") if (directory / f"{k}.json").is_file() else None
+                 for k in ("history", "metrics")}
+        return SavedParts(settings={k: v for k, v in config.items() if k not in _SAVE_ONLY_KEYS},
+                          backbone=factory.from_spec(config["backbone"]),
+                          preprocessor=PREPROCESSORS[pre_cfg["kind"]].load(pre_cfg, directory),
+                          state=load_file(directory / "model.safetensors"),
+                          history=extra["history"], metrics=extra["metrics"])
 
     @staticmethod
     def _load_weights(network: torch.nn.Module, state: dict, directory: Path) -> None:
@@ -121,6 +125,20 @@ class Task:
         except RuntimeError as e:
             first = str(e).splitlines()[0]
             raise TextmakerError(f"{directory}/model.safetensors does not match config.json ({first})") from None
+
+
+# config.json keys written by Task.save itself, as opposed to the task's own settings.
+_SAVE_ONLY_KEYS = ("textmaker_version", "task", "backbone", "preprocessor")
+
+
+@dataclass
+class SavedParts:
+    settings: dict  # the task's own config.json settings (head, training, windows, ...)
+    backbone: torch.nn.Module  # built from config.json, weights not loaded yet
+    preprocessor: object
+    state: dict  # model.safetensors
+    history: list | None
+    metrics: dict | None
 
 
 def read_model_config(directory: str | Path, task: str | None = None) -> dict:

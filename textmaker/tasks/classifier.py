@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from textmaker.data.text_dataset import TextDataset
 from textmaker.errors import TextmakerError
-from textmaker.io import read_json, read_lines, write_json, write_lines
+from textmaker.io import read_lines, write_json, write_lines
 from textmaker.metrics import classification_report
 from textmaker.models import factory
 from textmaker.models.heads import SequenceClassifier
@@ -196,16 +196,13 @@ class TextClassifier(Task):
     @classmethod
     def load(cls, directory: str | Path) -> "TextClassifier":
         directory = Path(directory)
-        config, backbone, preprocessor, state = cls._load_parts(directory)
+        parts = cls._load_parts(directory)
         labels = read_lines(directory / "labels.txt") if (directory / "labels.txt").is_file() else []
         if not labels:
             raise TextmakerError(f"{directory}: labels.txt is missing or empty")
-        network = SequenceClassifier(backbone, len(labels), config["head"]["dropout"])
-        cls._load_weights(network, state, directory)
-        extra = {k: read_json(directory / f"{k}.json") if (directory / f"{k}.json").is_file() else None
-                 for k in ("history", "metrics")}
-        keep = {k: v for k, v in config.items() if k not in ("textmaker_version", "task", "backbone", "preprocessor")}
-        return cls(network, preprocessor, labels, keep, extra["history"], extra["metrics"])
+        network = SequenceClassifier(parts.backbone, len(labels), parts.settings["head"]["dropout"])
+        cls._load_weights(network, parts.state, directory)
+        return cls(network, parts.preprocessor, labels, parts.settings, parts.history, parts.metrics)
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:

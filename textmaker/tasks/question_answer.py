@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from textmaker import presets
 from textmaker.data.squad import QADataset, QAExample
 from textmaker.errors import TextmakerError
-from textmaker.io import read_json, write_json
+from textmaker.io import write_json
 from textmaker.metrics import squad_evaluate
 from textmaker.models import factory
 from textmaker.models.heads import SpanExtractor
@@ -193,10 +193,7 @@ class QuestionAnswerer(Task):
     @classmethod
     def load(cls, directory: str | Path) -> "QuestionAnswerer":
         directory = Path(directory)
-        config, backbone, preprocessor, state = cls._load_parts(directory)
-        network = SpanExtractor(backbone, config["head"]["dropout"])
-        cls._load_weights(network, state, directory)
-        extra = {k: read_json(directory / f"{k}.json") if (directory / f"{k}.json").is_file() else None
-                 for k in ("history", "metrics")}
-        keep = {k: v for k, v in config.items() if k not in ("textmaker_version", "task", "backbone", "preprocessor")}
-        return cls(network, preprocessor, keep, extra["history"], extra["metrics"])
+        parts = cls._load_parts(directory)
+        network = SpanExtractor(parts.backbone, parts.settings["head"]["dropout"])
+        cls._load_weights(network, parts.state, directory)
+        return cls(network, parts.preprocessor, parts.settings, parts.history, parts.metrics)
