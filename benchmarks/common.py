@@ -45,3 +45,47 @@ def run_systems(script: str, args) -> dict:
         print(json.dumps(results[system]), file=sys.stderr, flush=True)
         save_results(args.out, vars(args), machine(), results)
     return results
+
+
+MODES = ["none", "float16", "dynamic", "int8"]
+
+
+def each_export(task, name: str, formats: str, work: str, data, reuse: bool = False):
+    """Export `task` in every format x quantization with the verification gate opened, so that
+    every export is measured; yields (row name, exported model or None, metadata or error row).
+    reuse: load an export already in `work` (from an earlier run of the same model) instead."""
+    from textmaker.export import Tolerance, is_export_dir, load_exported
+
+    for fmt in formats.split(","):
+        for mode in MODES:
+            label, out = f"{name} {fmt} {mode}", Path(work) / f"{name}-{fmt}-{mode}"
+            if reuse and is_export_dir(out):
+                yield label, load_exported(out), json.loads((out / "metadata.json").read_text())
+                continue
+            try:
+                meta = task.export(out, fmt, mode, representative_data=data,
+                                   tolerance=Tolerance(min_agreement=0.0, max_metric_drop=100.0))
+            except Exception as e:  # a converter failure is a result too
+                yield label, None, {"model": label, "error": str(e).splitlines()[0][:200]}
+                continue
+            yield label, load_exported(out), meta
+
+
+def interleaved_latencies(calls: dict, inputs: list, block: int = 25) -> dict[str, tuple[float, float]]:
+    """Milliseconds p50/p90 of each call over the inputs, the systems taking turns a block of
+    inputs at a time, so that the machine's slow minutes fall on all of them alike. Blocks, not
+    single inputs: ONNX Runtime's and LiteRT's worker threads spin a while after a call, which
+    would slow the next system's call when they alternate on 2 cores."""
+    import time
+
+    import numpy as np
+
+    times = {name: [] for name in calls}
+    for start in range(0, len(inputs), block):
+        for name, call in calls.items():
+            call(inputs[start])  # warm-up: the previous system's threads settle
+            for x in inputs[start:start + block]:
+                t0 = time.perf_counter()
+                call(x)
+                times[name].append(time.perf_counter() - t0)
+    return {name: (1000 * float(np.percentile(t, 50)), 1000 * float(np.percentile(t, 90))) for name, t in times.items()}

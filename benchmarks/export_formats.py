@@ -19,23 +19,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine  # noqa: E402
+from common import SHARED, each_export, interleaved_latencies, machine, save_results  # noqa: E402
 
 from textmaker import TextClassifier, TextDataset  # noqa: E402
 from textmaker.batching import pad_batch  # noqa: E402
-from textmaker.export import Tolerance, load_exported  # noqa: E402
-
-MODES = ["none", "float16", "dynamic", "int8"]
-
-
-def latencies(run_batch, rows, pad_id, width=None, n=200) -> tuple[float, float]:
-    times = []
-    for r in rows[:n]:
-        batch = pad_batch([r], pad_id, width)
-        t0 = time.perf_counter()
-        run_batch(batch)
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.percentile(times, 50)), 1000 * float(np.percentile(times, 90))
 
 
 def throughput(model, texts) -> float:
@@ -45,19 +32,23 @@ def throughput(model, texts) -> float:
     return len(texts) / (time.perf_counter() - t0)
 
 
-def measure(name: str, model, reference: np.ndarray, dev: TextDataset, rows, fixed_rows, size: int) -> dict:
+def measure(name: str, model, reference: np.ndarray, dev: TextDataset, size: int) -> dict:
     probs = model.predict_proba(dev.texts)
-    runner = getattr(model, "runner", None)
-    if runner is None:
-        run = lambda b: model._outputs(b)  # noqa: E731
-    else:
-        run = runner
-    width = runner.fixed_seq_len if runner is not None else None
-    p50, p90 = latencies(run, rows, model.preprocessor.pad_id, width)
-    f50, f90 = latencies(run, fixed_rows, model.preprocessor.pad_id, width)
     return {"model": name, "size_mb": size / 1e6, "accuracy": float((probs.argmax(-1) == np.array(dev.label_ids)).mean()),
-            "agreement": float((probs.argmax(-1) == reference).mean()), "p50_ms": p50, "p90_ms": p90,
-            "p50_ms_128": f50, "p90_ms_128": f90, "batch32_per_s": throughput(model, dev.texts)}
+            "agreement": float((probs.argmax(-1) == reference).mean()), "batch32_per_s": throughput(model, dev.texts)}
+
+
+def batch_one_latencies(models: dict, rows: list[dict], pad_id: int) -> dict[str, tuple[float, float]]:
+    """One sentence at a time; the models take turns (see interleaved_latencies)."""
+    calls, padded = {}, {}
+    for name, model in models.items():
+        runner = getattr(model, "runner", None)
+        width = runner.fixed_seq_len if runner is not None else None  # TFLite: its fixed seq_len
+        if width not in padded:
+            padded[width] = [pad_batch([r], pad_id, width) for r in rows]
+        run = runner or (lambda b, m=model: m._outputs(b))
+        calls[name] = lambda i, run=run, batches=padded[width]: run(batches[i])
+    return interleaved_latencies(calls, list(range(len(rows))))
 
 
 def main() -> None:
@@ -69,38 +60,45 @@ def main() -> None:
     p.add_argument("--models", default="minilm,awe")
     p.add_argument("--work", default="benchmarks/out/exports")
     p.add_argument("--out", default="benchmarks/out/export_formats.json")
+    p.add_argument("--reuse", action="store_true", help="measure the exports an earlier run left in --work "
+                                                         "(same --model-dir) instead of exporting again")
+    p.add_argument("--latency-sentences", type=int, default=200)
     a = p.parse_args()
     train = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence")
     dev = TextDataset.from_csv(SHARED / "sst2" / "dev.tsv", text_column="sentence")
     results = []
+
+    def record(row: dict) -> None:  # saved as it comes: a cut run keeps what it measured
+        results.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        save_results(a.out, vars(a), machine(), results)
+
     for which in a.models.split(","):
         if which == "minilm":
-            clf = TextClassifier.load(a.model_dir) if a.model_dir else TextClassifier.create(
-                train.sample(a.limit, 0), epochs=a.epochs, seq_len=128, progress=False)
+            if a.model_dir:
+                clf = TextClassifier.load(a.model_dir)
+            else:
+                clf = TextClassifier.create(train.sample(a.limit, 0), epochs=a.epochs, seq_len=128, progress=False)
+                clf.save(Path(a.work) / "minilm-model")  # for --model-dir in a rerun
         else:
             clf = TextClassifier.create(train, model="average_word_embedding", progress=False)
-        rows = clf.preprocessor(dev.texts)
-        fixed = [{"input_ids": (r["input_ids"] * 128)[:128], "token_type_ids": [0] * 128} for r in rows]
         reference = clf.predict_proba(dev.texts).argmax(-1)
         size = 4 * sum(t.numel() for t in clf.network.state_dict().values())
-        results.append(measure(f"{which} torch fp32", clf, reference, dev, rows, fixed, size))
-        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-        for fmt in a.formats.split(","):
-            for mode in MODES:
-                out = Path(a.work) / f"{which}-{fmt}-{mode}"
-                try:
-                    meta = clf.export(out, fmt, mode, representative_data=dev,
-                                      tolerance=Tolerance(min_agreement=0.0, max_metric_drop=100.0))
-                except Exception as e:  # a converter failure is a result too
-                    results.append({"model": f"{which} {fmt} {mode}", "error": str(e).splitlines()[0][:200]})
-                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-                    continue
-                exported = load_exported(out)
-                results.append(measure(f"{which} {fmt} {mode}", exported, reference, dev, rows, fixed,
-                                       meta["size_bytes"]))
-                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"args": vars(a), "machine": machine(), "results": results}, indent=2))
+        models, rows = {f"{which} torch fp32": clf}, {f"{which} torch fp32": measure(
+            f"{which} torch fp32", clf, reference, dev, size)}
+        for label, exported, meta in each_export(clf, which, a.formats, a.work, dev, a.reuse):
+            rows[label] = meta if exported is None else measure(label, exported, reference, dev, meta["size_bytes"])
+            if exported is not None:
+                models[label] = exported
+            print(json.dumps(rows[label]), file=sys.stderr, flush=True)
+        # Latency last, the models of the family taking turns: see interleaved_latencies.
+        real = clf.preprocessor(dev.texts[: a.latency_sentences])
+        fixed = [{"input_ids": (r["input_ids"] * 128)[:128], "token_type_ids": [0] * 128} for r in real]
+        for key, inputs in (("", real), ("_128", fixed)):
+            for label, (p50, p90) in batch_one_latencies(models, inputs, clf.preprocessor.pad_id).items():
+                rows[label].update({f"p50_ms{key}": p50, f"p90_ms{key}": p90})
+        for row in rows.values():
+            record(row)
     print("| model | size MB | dev accuracy | agreement with torch | batch-1 p50/p90 ms (real lengths) | "
           "p50/p90 ms (128 tokens) | batch-32 examples/s |")
     print("|---|---|---|---|---|---|---|")

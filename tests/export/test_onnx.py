@@ -45,6 +45,27 @@ def test_awe_onnx_round_trip(awe, tmp_path):
     assert evaluate_exported(tmp_path / "onnx", data)["accuracy"] == clf.evaluate(data)["accuracy"]
 
 
+@pytest.fixture(scope="module")
+def sst2_awe(sample_train):
+    return TextClassifier.create(sample_train, model="average_word_embedding", progress=False)
+
+
+@pytest.mark.parametrize("mode", ["float16", "dynamic", "int8"])
+def test_awe_onnx_quantized_exports_are_smaller_and_agree(sst2_awe, sample_test, tmp_path, mode):
+    # The AWE graph has no token_type_ids input (nothing reads it): calibration must feed only
+    # the inputs the graph has.
+    clf = sst2_awe
+    fp32_bytes = 4 * sum(t.numel() for t in clf.network.state_dict().values())
+    meta = clf.export(tmp_path / mode, "onnx", mode, representative_data=sample_test, verbose=False,
+                      tolerance=Tolerance(min_agreement=0.97, max_metric_drop=2.0))
+    assert [i["name"] for i in meta["inputs"]] == ["input_ids", "attention_mask"]
+    assert meta["size_bytes"] < {"float16": 0.55, "dynamic": 0.30, "int8": 0.30}[mode] * fp32_bytes
+    v = meta["verification"]
+    assert v["samples"] == 300 and v["label_agreement"] >= 0.97
+    exported = ExportedModel.load(tmp_path / mode)
+    assert exported.evaluate(sample_test)["accuracy"] == pytest.approx(v["exported_accuracy"])
+
+
 # int8 weights flip a few borderline sentences (98-99% agreement measured on 300): the dynamic
 # export is held to 97%, the float ones to the default 99%.
 TOLERANCE = {"none": Tolerance(), "float16": Tolerance(), "dynamic": Tolerance(min_agreement=0.97, max_metric_drop=2.0)}
@@ -68,15 +89,22 @@ def test_minilm_onnx_exports_agree_with_pytorch(minilm_clf, sample_test, tmp_pat
 
 
 @pytest.mark.encoder
-def test_minilm_static_int8_is_verified_or_refused(minilm_clf, sample_test, tmp_path):
-    """Static int8 either passes the check or fails loudly with its figures: never silently."""
-    try:
-        meta = minilm_clf.export(tmp_path / "int8", "onnx", "int8", representative_data=sample_test, verbose=False)
-    except TextmakerError as e:
-        assert "does not match the trained model" in str(e) and "agreement" in str(e)
-        assert not (tmp_path / "int8").exists()
-    else:
-        assert meta["verification"]["label_agreement"] >= 0.99 and meta["quantization"] == "int8"
+def test_minilm_static_int8_is_really_int8_and_close(minilm_clf, sample_test, tmp_path):
+    """The file is int8 (TFLite Model Maker once wrote a float file for int8: tensorflow#57619) and
+    stays close to PyTorch; below the default 99% it is refused (test_failed_verification...)."""
+    import onnx
+
+    meta = minilm_clf.export(tmp_path / "int8", "onnx", "int8", representative_data=sample_test, verbose=False,
+                             tolerance=Tolerance(min_agreement=0.95, max_metric_drop=3.0))
+    v = meta["verification"]
+    assert v["samples"] == 300 and v["label_agreement"] >= 0.95 and v["metric_drop"] <= 3.0
+    assert meta["size_bytes"] < 0.40 * 22.7e6 * 4
+    graph = onnx.load(str(tmp_path / "int8" / "model.onnx")).graph
+    int8_weights = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2]
+    quantized_inputs = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    quantized_matmuls = [n for n in graph.node if n.op_type == "MatMul" and set(n.input) <= quantized_inputs]
+    assert len(int8_weights) >= 6 * 4 + 1  # q, k, v, attention output per layer + word embeddings
+    assert len(quantized_matmuls) == 6 * 5  # q, k, v, attention output, FFN up per layer; nothing else
 
 
 def test_failed_verification_leaves_nothing(awe, tmp_path):

@@ -1,6 +1,8 @@
 """TFLite export: converted by litert-torch, run by the real LiteRT interpreter, checked against PyTorch."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -75,3 +77,29 @@ def test_qa_tflite_windows_at_fixed_length(tmp_path):
     exported = ExportedModel.load(tmp_path / "qa")
     a, b = exported.answer("Where did they settle?", ctx), qa.answer("Where did they settle?", ctx)
     assert (a.start, a.end) == (b.start, b.end)
+
+
+def test_missing_extra_names_the_pip_command_and_writes_nothing(tiny_bert, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litert_torch" else real(name, *a))
+    clf, data = tiny_bert
+    with pytest.raises(TextmakerError, match=r"pip install 'textmaker\[tflite\]'"):
+        clf.export(tmp_path / "t", "tflite", verbose=False)
+    assert not (tmp_path / "t").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_conversion_does_not_flood_the_terminal(tiny_bert, tmp_path, capfd):
+    clf, data = tiny_bert
+    clf.export(tmp_path / "t", "tflite", "dynamic", representative_data=data)
+    out, err = capfd.readouterr()
+    assert "[START]" not in out + err
+    assert "exported" in err and "agreement with PyTorch" in err
+
+
+def test_importing_the_converter_is_quiet():
+    # In a fresh interpreter: this test session imported litert_torch already (importorskip).
+    code = "from textmaker.export.tflite_format import _import_litert_torch; _import_litert_torch()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout + done.stderr == ""

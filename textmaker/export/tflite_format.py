@@ -9,6 +9,8 @@ representative rows.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -25,12 +27,11 @@ INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 SIGNATURE = "serving_default"
 
 
-def require_tflite():
-    try:
-        import ai_edge_litert  # noqa: F401
-        import litert_torch  # noqa: F401
-    except ImportError:
-        raise TextmakerError("TFLite export needs the tflite extra: pip install 'textmaker[tflite]'") from None
+def require_tflite(converter: bool = True):
+    """The extra's packages are present (found, not imported: importing litert_torch is slow and loud)."""
+    needed = ["ai_edge_litert"] + (["litert_torch", "ai_edge_quantizer"] if converter else [])
+    if any(importlib.util.find_spec(name) is None for name in needed):
+        raise TextmakerError("TFLite export and the LiteRT runner need the tflite extra: pip install 'textmaker[tflite]'")
 
 
 class _Positional(torch.nn.Module):
@@ -48,10 +49,27 @@ def _fixed(rows: Sequence[dict], pad_id: int, seq_len: int) -> list[dict[str, np
     return [{k: pad_batch([r], pad_id, seq_len)[k].numpy().astype(np.int32) for k in INPUTS} for r in rows]
 
 
+def _import_litert_torch():
+    """litert_torch, without the noise a user cannot act on: its rich-console stage log (the
+    exporter prints its own summary), and the warnings of the torchao it imports (CUDA kernels a
+    CPU wheel lacks, a deprecated pytree registration)."""
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
+    try:
+        import litert_torch
+    finally:
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
+    return litert_torch
+
+
 def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequence[dict], pad_id: int,
            path: Path, quantization: QuantizationConfig, seq_len: int) -> None:
     require_tflite()
-    import litert_torch
+    litert_torch = _import_litert_torch()
 
     module = _Positional(network.eval().to("cpu")).eval()
     sample = _fixed(sample_rows[:1], pad_id, seq_len)[0]
@@ -81,7 +99,9 @@ def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequ
         names = _signature_inputs(fp32)
         samples = [{names[k]: v for k, v in feeds.items()}
                    for feeds in _fixed(sample_rows[: quantization.calibration_samples], pad_id, seq_len)]
-        calibration = qt.calibrate({SIGNATURE: samples})
+        with warnings.catch_warnings():  # the interpreter's "preserve_all_tensors is for debugging"
+            warnings.simplefilter("ignore")
+            calibration = qt.calibrate({SIGNATURE: samples})
     qt.quantize(calibration, enable_progress_report=False).export_model(str(path), overwrite=True)
     fp32.unlink()
 
@@ -100,7 +120,7 @@ class TFLiteRunner:
     """Runs an exported .tflite file, one fixed-length sequence at a time."""
 
     def __init__(self, path: Path, threads: int | None = None):
-        require_tflite()
+        require_tflite(converter=False)
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = path
