@@ -102,7 +102,9 @@ def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequ
         with warnings.catch_warnings():  # the interpreter's "preserve_all_tensors is for debugging"
             warnings.simplefilter("ignore")
             calibration = qt.calibrate({SIGNATURE: samples})
-    qt.quantize(calibration, enable_progress_report=False).export_model(str(path), overwrite=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qt.quantize(calibration, enable_progress_report=False).export_model(str(path), overwrite=True)
     fp32.unlink()
 
 
