@@ -71,6 +71,27 @@ def each_export(task, name: str, formats: str, work: str, data, reuse: bool = Fa
             yield label, load_exported(out), meta
 
 
+def measure_exports(task, name: str, args, data, measure, reference_row: dict) -> tuple[dict, dict]:
+    """Every export of `task` measured by measure(label, model, size_bytes) -> row.
+    -> (label -> model to time, label -> row), torch's first."""
+    models, rows = {f"{name} torch fp32": task}, {f"{name} torch fp32": reference_row}
+    for label, exported, meta in each_export(task, name, args.formats, args.work, data, args.reuse):
+        rows[label] = meta if exported is None else measure(label, exported, meta["size_bytes"])
+        if exported is not None:
+            models[label] = exported
+        print(json.dumps(rows[label]), file=sys.stderr, flush=True)
+    return models, rows
+
+
+def print_table(header: list[str], results: list[dict], cells) -> None:
+    """A markdown table, one row per result; a failed export shows its error."""
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in results:
+        values = [f"failed: {r['error']}"] + [""] * (len(header) - 2) if "error" in r else cells(r)
+        print("| " + " | ".join([r["model"], *values]) + " |")
+
+
 def interleaved_latencies(calls: dict, inputs: list, block: int = 25) -> dict[str, tuple[float, float]]:
     """Milliseconds p50/p90 of each call over the inputs, the systems taking turns a block of
     inputs at a time, so that the machine's slow minutes fall on all of them alike. Blocks, not

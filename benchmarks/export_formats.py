@@ -11,7 +11,6 @@ TFLite files have fixed [1, seq_len] inputs, so their "batch 32" is 32 single ca
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, each_export, interleaved_latencies, machine, save_results  # noqa: E402
+import common  # noqa: E402
+from common import SHARED, interleaved_latencies, machine, measure_exports, save_results  # noqa: E402
 
 from textmaker import TextClassifier, TextDataset  # noqa: E402
 from textmaker.batching import pad_batch  # noqa: E402
@@ -67,12 +67,6 @@ def main() -> None:
     train = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence")
     dev = TextDataset.from_csv(SHARED / "sst2" / "dev.tsv", text_column="sentence")
     results = []
-
-    def record(row: dict) -> None:  # saved as it comes: a cut run keeps what it measured
-        results.append(row)
-        print(json.dumps(row), file=sys.stderr, flush=True)
-        save_results(a.out, vars(a), machine(), results)
-
     for which in a.models.split(","):
         if which == "minilm":
             if a.model_dir:
@@ -84,35 +78,27 @@ def main() -> None:
             clf = TextClassifier.create(train, model="average_word_embedding", progress=False)
         reference = clf.predict_proba(dev.texts).argmax(-1)
         size = 4 * sum(t.numel() for t in clf.network.state_dict().values())
-        models, rows = {f"{which} torch fp32": clf}, {f"{which} torch fp32": measure(
-            f"{which} torch fp32", clf, reference, dev, size)}
-        for label, exported, meta in each_export(clf, which, a.formats, a.work, dev, a.reuse):
-            rows[label] = meta if exported is None else measure(label, exported, reference, dev, meta["size_bytes"])
-            if exported is not None:
-                models[label] = exported
-            print(json.dumps(rows[label]), file=sys.stderr, flush=True)
+        models, rows = measure_exports(clf, which, a, dev, lambda label, m, size: measure(
+            label, m, reference, dev, size), measure(f"{which} torch fp32", clf, reference, dev, size))
         # Latency last, the models of the family taking turns: see interleaved_latencies.
         real = clf.preprocessor(dev.texts[: a.latency_sentences])
         fixed = [{"input_ids": (r["input_ids"] * 128)[:128], "token_type_ids": [0] * 128} for r in real]
         for key, inputs in (("", real), ("_128", fixed)):
             for label, (p50, p90) in batch_one_latencies(models, inputs, clf.preprocessor.pad_id).items():
                 rows[label].update({f"p50_ms{key}": p50, f"p90_ms{key}": p90})
-        for row in rows.values():
-            record(row)
+        results.extend(rows.values())
+        save_results(a.out, vars(a), machine(), results)  # after each model: a cut run keeps what it measured
     print_table(results)
 
 
 def print_table(results: list[dict]) -> None:
     ms = lambda a, b: f"{a:.3g} / {b:.3g}"  # noqa: E731  (AWE runs in a tenth of a millisecond)
-    print("| model | size MB | dev accuracy | agreement with torch | batch-1 p50/p90 ms (real lengths) | "
-          "p50/p90 ms (128 tokens) | batch-32 examples/s |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        if "error" in r:
-            print(f"| {r['model']} | failed: {r['error']} | | | | | |")
-            continue
-        print(f"| {r['model']} | {r['size_mb']:.3g} | {100 * r['accuracy']:.2f}% | {100 * r['agreement']:.1f}% | "
-              f"{ms(r['p50_ms'], r['p90_ms'])} | {ms(r['p50_ms_128'], r['p90_ms_128'])} | {r['batch32_per_s']:.0f} |")
+    common.print_table(
+        ["model", "size MB", "dev accuracy", "agreement with torch", "batch-1 p50/p90 ms (real lengths)",
+         "p50/p90 ms (128 tokens)", "batch-32 examples/s"], results,
+        lambda r: [f"{r['size_mb']:.3g}", f"{100 * r['accuracy']:.2f}%", f"{100 * r['agreement']:.1f}%",
+                   ms(r["p50_ms"], r["p90_ms"]), ms(r["p50_ms_128"], r["p90_ms_128"]), f"{r['batch32_per_s']:.0f}"])
+
 
 if __name__ == "__main__":
     main()

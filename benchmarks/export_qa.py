@@ -12,14 +12,13 @@ TFLite files have fixed [1, seq_len] inputs: every window is padded to seq_len a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import each_export, interleaved_latencies, machine, save_results  # noqa: E402
+from common import interleaved_latencies, machine, measure_exports, print_table, save_results  # noqa: E402
 from squad_qa import data  # noqa: E402
 
 from textmaker.metrics import f1_score  # noqa: E402
@@ -56,12 +55,8 @@ def main() -> None:
         qa.save(Path(a.work) / "qa-model")  # for --model-dir in a rerun
     reference = qa.predict(val)
     size = 4 * sum(t.numel() for t in qa.network.state_dict().values())
-    models, rows = {"qa torch fp32": qa}, {"qa torch fp32": measure("qa torch fp32", qa, reference, val, size)}
-    for label, exported, meta in each_export(qa, "qa", a.formats, a.work, val, a.reuse):
-        rows[label] = meta if exported is None else measure(label, exported, reference, val, meta["size_bytes"])
-        if exported is not None:
-            models[label] = exported
-        print(json.dumps(rows[label]), file=sys.stderr, flush=True)
+    models, rows = measure_exports(qa, "qa", a, val, lambda label, m, size: measure(label, m, reference, val, size),
+                                   measure("qa torch fp32", qa, reference, val, size))
     # One question with its paragraph, batch 1, the models taking turns (see interleaved_latencies).
     calls = {label: (lambda e, m=m: m.answer(e.question, e.context)) for label, m in models.items()}
     for label, (p50, p90) in interleaved_latencies(calls, val.examples[: a.latency_questions]).items():
@@ -70,15 +65,11 @@ def main() -> None:
     save_results(a.out, vars(a), machine(), results)
     print(f"{len(train)} training questions x {a.epochs} epoch(s), seq_len {a.seq_len}; {len(val)} held-out "
           f"questions\n")
-    print("| model | size MB | EM | F1 | answers equal to torch's | answer F1 with torch's | one question p50/p90 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        if "error" in r:
-            print(f"| {r['model']} | failed: {r['error']} | | | | | |")
-            continue
-        print(f"| {r['model']} | {r['size_mb']:.1f} | {r['exact_match']:.2f} | {r['f1']:.2f} | "
-              f"{100 * r['agreement']:.1f}% | {r['answer_f1_with_torch']:.1f} | {r['p50_ms']:.0f} / {r['p90_ms']:.0f} |")
-
+    print_table(["model", "size MB", "EM", "F1", "answers equal to torch's", "answer F1 with torch's",
+                 "one question p50/p90 ms"], results,
+                lambda r: [f"{r['size_mb']:.1f}", f"{r['exact_match']:.2f}", f"{r['f1']:.2f}",
+                           f"{100 * r['agreement']:.1f}%", f"{r['answer_f1_with_torch']:.1f}",
+                           f"{r['p50_ms']:.0f} / {r['p90_ms']:.0f}"])
 
 if __name__ == "__main__":
     main()

@@ -7,9 +7,6 @@ static int8 (QDQ) calibrated on representative rows.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +16,7 @@ import torch
 from textmaker.batching import pad_batch
 from textmaker.errors import TextmakerError
 from textmaker.export.quantization import QuantizationConfig
+from textmaker.export.quiet import quiet
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 SUFFIX = ".onnx"
@@ -43,30 +41,14 @@ def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequ
     axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
     axes.update({name: {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
                  for name, per_token in outputs.items()})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         torch.onnx.export(network, args, str(fp32), input_names=INPUTS, output_names=list(outputs),
                           dynamic_axes=axes, opset_version=17, dynamo=False, do_constant_folding=True)
     if quantization.mode == "none":
         return
-    # Warnings from inside the quantizer (e.g. a zero range's division) are not the user's to act
-    # on; what the quantization did to the model is measured by the verification that follows.
-    with _quiet_root_logger(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet(""):  # onnxruntime's quantizer advises through the root logger ("consider pre-processing")
         _quantize(fp32, path, quantization, sample_rows, pad_id)
     fp32.unlink()
-
-
-@contextlib.contextmanager
-def _quiet_root_logger():
-    """onnxruntime's quantizer advises through the root logger ("consider pre-processing")."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def _quantize(fp32: Path, path: Path, quantization: QuantizationConfig, sample_rows, pad_id: int) -> None:

@@ -10,9 +10,7 @@ representative rows.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +20,7 @@ import torch
 from textmaker.batching import pad_batch
 from textmaker.errors import TextmakerError
 from textmaker.export.quantization import QuantizationConfig
+from textmaker.export.quiet import quiet
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 SIGNATURE = "serving_default"
@@ -54,15 +53,8 @@ def _import_litert_torch():
     exporter prints its own summary), and the warnings of the torchao it imports (CUDA kernels a
     CPU wheel lacks, a deprecated pytree registration)."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
-    levels = [log.level for log in loggers]
-    for log in loggers:
-        log.setLevel(logging.ERROR)
-    try:
+    with quiet("torchao", "torch.utils._pytree"):
         import litert_torch
-    finally:
-        for log, level in zip(loggers, levels):
-            log.setLevel(level)
     return litert_torch
 
 
@@ -75,8 +67,7 @@ def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequ
     sample = _fixed(sample_rows[:1], pad_id, seq_len)[0]
     args = tuple(torch.from_numpy(sample[k]) for k in INPUTS)
     fp32 = path.with_name("float32.tflite") if quantization.mode != "none" else path
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         litert_torch.convert(module, args).export(str(fp32))
     if quantization.mode == "none":
         return
@@ -99,11 +90,9 @@ def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequ
         names = _signature_inputs(fp32)
         samples = [{names[k]: v for k, v in feeds.items()}
                    for feeds in _fixed(sample_rows[: quantization.calibration_samples], pad_id, seq_len)]
-        with warnings.catch_warnings():  # the interpreter's "preserve_all_tensors is for debugging"
-            warnings.simplefilter("ignore")
+        with quiet():  # the interpreter's "preserve_all_tensors is for debugging"
             calibration = qt.calibrate({SIGNATURE: samples})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         qt.quantize(calibration, enable_progress_report=False).export_model(str(path), overwrite=True)
     fp32.unlink()
 

@@ -1,0 +1,28 @@
+"""Silence the converters' and quantizers' own chatter while they run.
+
+Their warnings and log lines (deprecations, debug-only options, "consider pre-processing")
+are not the user's to act on: what conversion and quantization did to the model is
+measured by the verification that follows every export, and printed in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+
+
+@contextlib.contextmanager
+def quiet(*loggers: str):
+    """Ignore warnings, and raise the named loggers ("" is the root logger) to ERROR, for the block."""
+    logs = [logging.getLogger(name) for name in loggers]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
