@@ -42,12 +42,10 @@ def batch_one_latencies(models: dict, rows: list[dict], pad_id: int) -> dict[str
     """One sentence at a time; the models take turns (see interleaved_latencies)."""
     calls, padded = {}, {}
     for name, model in models.items():
-        runner = getattr(model, "runner", None)
-        width = runner.fixed_seq_len if runner is not None else None  # TFLite: its fixed seq_len
+        width = model.runner.fixed_seq_len  # TFLite: its fixed seq_len
         if width not in padded:
             padded[width] = [pad_batch([r], pad_id, width) for r in rows]
-        run = runner or (lambda b, m=model: m._outputs(b))
-        calls[name] = lambda i, run=run, batches=padded[width]: run(batches[i])
+        calls[name] = lambda i, run=model.runner, batches=padded[width]: run(batches[i])
     return interleaved_latencies(calls, list(range(len(rows))))
 
 

@@ -26,7 +26,7 @@ from textmaker.tasks.question_answer import QuestionAnswerer  # noqa: E402
 
 
 def measure(name: str, model, reference: dict, val, size: int) -> dict:
-    metrics, predictions, _, _ = model._score(val, model._make_windows(val.examples))  # evaluate() + predict()
+    metrics, predictions, _, _ = model._score(val, model.make_windows(val.examples))  # evaluate() + predict()
     return {"model": name, "size_mb": size / 1e6, "exact_match": metrics["exact_match"], "f1": metrics["f1"],
             "agreement": float(np.mean([predictions[q] == reference[q] for q in reference])),
             "answer_f1_with_torch": 100 * float(np.mean([f1_score(predictions[q], reference[q]) for q in reference]))}

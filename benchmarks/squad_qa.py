@@ -59,7 +59,7 @@ def run_textmaker(a) -> dict:
                                  learning_rate=a.learning_rate, seq_len=a.seq_len, doc_stride=a.doc_stride,
                                  seed=a.seed, progress=False)
     train_s = time.perf_counter() - t0
-    windows = len(qa._make_windows(train.examples))
+    windows = len(qa.make_windows(train.examples))
     t0 = time.perf_counter()
     m = qa.evaluate(val)
     eval_s = time.perf_counter() - t0

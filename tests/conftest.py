@@ -10,8 +10,13 @@ import pytest
 from textmaker.data import TextDataset
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
 SAMPLE = REPO / "textmaker" / "sample_data"
+# Real-data slices committed with the tests (source and licence in fixtures/README.md): the
+# suite needs nothing beside the repository.
+FIXTURES = REPO / "tests" / "fixtures"
+SST2_DEV = FIXTURES / "sst2_dev.tsv"
+SQUAD = FIXTURES / "squad_v1.1_dev_4articles.json"
+IMDB = FIXTURES / "imdb_train_400.tar.gz"
 
 
 @pytest.fixture(scope="session")

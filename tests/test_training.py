@@ -41,7 +41,7 @@ def _train(tmp=None, resume=False, epochs=4, **kw):
     def validate(m):
         m.eval()
         from textmaker.batching import pad_batch
-        b = pad_batch(val_rows, 0)
+        b = {k: torch.from_numpy(v) for k, v in pad_batch(val_rows, 0).items()}
         with torch.no_grad():
             loss, stats = _loss(m, b)
         m.train()

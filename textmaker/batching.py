@@ -9,27 +9,31 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence
 
-import torch
+import numpy as np
 
 Row = dict  # "input_ids" (list[int]), optional "token_type_ids", other scalar fields
 
 
-def pad_batch(rows: Sequence[Row], pad_id: int, width: int | None = None) -> dict[str, torch.Tensor]:
-    """Pad to the longest row (or to a fixed `width`, for runtimes with fixed shapes)."""
+def pad_batch(rows: Sequence[Row], pad_id: int, width: int | None = None) -> dict[str, np.ndarray]:
+    """Pad to the longest row (or to a fixed `width`, for runtimes with fixed shapes).
+
+    NumPy int64 arrays: the exported runtimes take them as they are, and training
+    wraps them with torch.from_numpy (no copy).
+    """
     width = width or max(len(r["input_ids"]) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    types = torch.zeros((len(rows), width), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    types = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
     for i, r in enumerate(rows):
         n = len(r["input_ids"])
-        ids[i, :n] = torch.tensor(r["input_ids"])
+        ids[i, :n] = r["input_ids"]
         if "token_type_ids" in r:
-            types[i, :n] = torch.tensor(r["token_type_ids"])
+            types[i, :n] = r["token_type_ids"]
         mask[i, :n] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     for key in rows[0]:
         if key not in batch:
-            batch[key] = torch.tensor([r[key] for r in rows])
+            batch[key] = np.array([r[key] for r in rows], dtype=np.int64)
     return batch
 
 

@@ -92,12 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--quantization", choices=["none", "float16", "dynamic", "int8"], default="none")
     ex.add_argument("--output", required=True, help="export directory to write")
     ex.add_argument("--representative-data", metavar="FILE",
-                    help="labelled data (classification file or SQuAD JSON) to calibrate int8 and verify on")
+                    help="labelled data (classification file or SQuAD JSON) to calibrate int8 and verify on; "
+                         "default: the validation sample kept in MODEL_DIR at training time")
     _add_data_flags(ex)
-    ex.add_argument("--min-agreement", type=float, default=0.99,
-                    help="fail if fewer predictions than this fraction match the trained model (default 0.99)")
+    ex.add_argument("--min-agreement", type=float, default=0.97,
+                    help="fail if fewer predictions than this fraction match the trained model (QA: answer F1 "
+                         "with its answers); default 0.97")
     ex.add_argument("--max-drop", type=float, default=1.0,
-                    help="fail if accuracy (QA: F1) drops by more points than this (default 1.0)")
+                    help="fail if accuracy (QA: F1) drops by more points than this on labelled text; default 1.0")
 
     qa = sub.add_parser("qa", help="extractive question answering (SQuAD)").add_subparsers(dest="action", required=True)
     qt = qa.add_parser("train", help="train a question answerer on SQuAD JSON")
@@ -255,7 +257,7 @@ def _load_model(directory: str, task: str):
 
 
 def cmd_export(args) -> int:
-    from textmaker.export import Tolerance
+    from textmaker.export import Tolerance, export
     from textmaker.tasks.base import read_model_config
 
     task = read_model_config(args.model_dir)["task"]
@@ -264,8 +266,7 @@ def cmd_export(args) -> int:
     if args.representative_data:
         data = _load_data(args.representative_data, args, model.label_names) if task == "text_classifier" \
             else _load_squad(args.representative_data)
-    meta = model.export(args.output, args.format, args.quantization, data,
-                        Tolerance(args.min_agreement, args.max_drop))
+    meta = export(model, args.output, args.format, args.quantization, data, Tolerance(args.min_agreement, args.max_drop))
     print(json.dumps({k: meta[k] for k in ("format", "quantization", "size_bytes", "verification")}))
     return 0
 

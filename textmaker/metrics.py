@@ -12,6 +12,21 @@ import numpy as np
 
 # ---- classification ----------------------------------------------------
 
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.exp(log_softmax(logits, axis))
+
+
+def cross_entropy(logits: np.ndarray, y: Sequence[int]) -> float:
+    """Mean negative log-likelihood of the true classes (torch's F.cross_entropy, in NumPy)."""
+    y = np.asarray(y)
+    return float(-log_softmax(logits.astype(np.float64))[np.arange(len(y)), y].mean()) if len(y) else 0.0
+
+
 def classification_report(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str],
                           loss: float | None = None) -> dict:
     """accuracy, per-class precision/recall/F1/support, macro averages, confusion matrix.

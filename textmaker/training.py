@@ -71,6 +71,11 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
+    """A padded NumPy batch as tensors on the device."""
+    return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+
+
 class Trainer:
     def __init__(self, model: torch.nn.Module, loss_fn: LossFn, pad_id: int, config: TrainingConfig,
                  validate: ValidateFn | None = None, monitor: str = "accuracy", higher_is_better: bool = True,
@@ -109,7 +114,7 @@ class Trainer:
             bar = tqdm(total=len(rows), unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}", disable=not c.progress,
                        dynamic_ncols=True, leave=True)
             for b in batches:
-                batch = {k: v.to(self.device) for k, v in pad_batch([rows[i] for i in b], self.pad_id).items()}
+                batch = to_device(pad_batch([rows[i] for i in b], self.pad_id), self.device)
                 for g in optimizer.param_groups:
                     g["lr"] = lr_at(state["step"], total_steps, c.learning_rate, c.warmup_fraction)
                 loss, stats = self.loss_fn(model, batch)

@@ -2,11 +2,9 @@ import json
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import SQUAD
 from textmaker.data import QADataset
 from textmaker.errors import TextmakerError
-
-SQUAD = SHARED / "squad" / "squad-v1.1-dev-39articles.json"
 
 
 def _squad(path, qas, context="Tesla was born in 1856 in Smiljan.", version="v2.0"):
@@ -17,10 +15,10 @@ def _squad(path, qas, context="Tesla was born in 1856 in Smiljan.", version="v2.
 
 def test_real_file_loads_and_splits_by_article():
     ds = QADataset.from_squad(SQUAD)
-    assert len(ds) == 8595 and len(ds.articles) == 39 and not ds.version_2_with_negative
+    assert len(ds) == 1680 and len(ds.articles) == 4 and not ds.version_2_with_negative
     train, val = ds.split(0.8, seed=0)
     assert set(train.articles).isdisjoint(val.articles)
-    assert len(train) + len(val) == 8595
+    assert len(train) + len(val) == 1680
     assert 0.7 < len(train) / len(ds) < 0.9
     assert train.split(0.8, seed=0)[0].articles == train.split(0.8, seed=0)[0].articles
 

@@ -3,13 +3,13 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import SHARED, write_tsv
+from tests.conftest import IMDB, SST2_DEV, write_tsv
 from textmaker.data import TextDataset
 from textmaker.errors import TextmakerError
 
 
 def test_tsv_real_sst2_dev():
-    d = TextDataset.from_csv(SHARED / "sst2" / "dev.tsv", text_column="sentence")
+    d = TextDataset.from_csv(SST2_DEV, text_column="sentence")
     assert len(d) == 872
     assert d.label_names == ["0", "1"]
     assert d.class_counts() == {"0": 428, "1": 444}
@@ -151,7 +151,7 @@ def test_real_imdb_reviews_in_class_folders(tmp_path):
     """A slice of the real IMDB train archive, laid out as it ships (aclImdb/train/{neg,pos}/*.txt)."""
     import tarfile
 
-    with tarfile.open(SHARED / "imdb" / "aclImdb-train.tar.gz") as tar:
+    with tarfile.open(IMDB) as tar:
         members, counts = [], {"neg": 0, "pos": 0}
         for m in tar:
             parts = m.name.split("/")

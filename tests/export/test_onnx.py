@@ -1,6 +1,7 @@
 """ONNX export: real files, run by the real ONNX Runtime, checked against PyTorch."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from textmaker import QADataset, QuestionAnswerer, TextClassifier, TextDataset
 from textmaker.cli import main
 from textmaker.errors import TextmakerError
-from textmaker.export import ExportedModel, QuantizationConfig, Tolerance, evaluate_exported
+from textmaker.export import ExportedModel, QuantizationConfig, Tolerance, evaluate_exported, export
 
 pytest.importorskip("onnxruntime")
 
@@ -29,7 +30,7 @@ def toy_rows_module():
 
 def test_awe_onnx_round_trip(awe, tmp_path):
     clf, data = awe
-    meta = clf.export(tmp_path / "onnx", "onnx", representative_data=data, verbose=False)
+    meta = export(clf, tmp_path / "onnx", "onnx", representative_data=data, verbose=False)
     files = {p.name for p in (tmp_path / "onnx").iterdir()}
     assert files == {"model.onnx", "vocab.txt", "labels.txt", "metadata.json"}
     saved = json.loads((tmp_path / "onnx" / "metadata.json").read_text())
@@ -37,7 +38,7 @@ def test_awe_onnx_round_trip(awe, tmp_path):
     assert saved["label_names"] == ["neg", "pos"] and saved["seq_len"] == 256 and saved["quantization"] == "none"
     assert saved["inputs"][0]["name"] == "input_ids" and "batch" in saved["inputs"][0]["shape"]
     v = saved["verification"]
-    assert v["label_agreement"] == 1.0 and v["max_abs_logit_diff"] < 1e-4 and v["samples"] == 48
+    assert v["label_agreement"] == 1.0 and v["max_abs_probability_diff"] < 1e-5 and v["samples"] == 48
     exported = ExportedModel.load(tmp_path / "onnx")
     texts = ["a wonderful movie", "a boring dreadful movie", "something else entirely"]
     assert [p[0].label for p in exported.predict(texts)] == [p[0].label for p in clf.predict(texts)]
@@ -56,36 +57,35 @@ def test_awe_onnx_quantized_exports_are_smaller_and_agree(sst2_awe, sample_test,
     # the inputs the graph has.
     clf = sst2_awe
     fp32_bytes = 4 * sum(t.numel() for t in clf.network.state_dict().values())
-    meta = clf.export(tmp_path / mode, "onnx", mode, representative_data=sample_test, verbose=False,
+    meta = export(clf, tmp_path / mode, "onnx", mode, representative_data=sample_test, verbose=False,
                       tolerance=Tolerance(min_agreement=0.97, max_metric_drop=2.0))
     assert [i["name"] for i in meta["inputs"]] == ["input_ids", "attention_mask"]
     assert meta["size_bytes"] < {"float16": 0.55, "dynamic": 0.30, "int8": 0.30}[mode] * fp32_bytes
     v = meta["verification"]
     assert v["samples"] == 300 and v["label_agreement"] >= 0.97
     exported = ExportedModel.load(tmp_path / mode)
-    assert exported.evaluate(sample_test)["accuracy"] == pytest.approx(v["exported_accuracy"])
+    assert exported.evaluate(sample_test, batch_size=1)["accuracy"] == pytest.approx(v["exported_accuracy"])
 
 
-# int8 weights flip a few borderline sentences (98-99% agreement measured on 300): the dynamic
-# export is held to 97%, the float ones to the default 99%.
-TOLERANCE = {"none": Tolerance(), "float16": Tolerance(), "dynamic": Tolerance(min_agreement=0.97, max_metric_drop=2.0)}
+TOLERANCE = {"none": Tolerance(), "float16": Tolerance(), "dynamic": Tolerance()}  # the defaults
 
 
 @pytest.mark.encoder
 @pytest.mark.parametrize("mode", ["none", "float16", "dynamic"])
 def test_minilm_onnx_exports_agree_with_pytorch(minilm_clf, sample_test, tmp_path, mode):
-    meta = minilm_clf.export(tmp_path / mode, "onnx", QuantizationConfig(mode), representative_data=sample_test,
+    meta = export(minilm_clf, tmp_path / mode, "onnx", QuantizationConfig(mode), representative_data=sample_test,
                              tolerance=TOLERANCE[mode], verbose=False)
     v = meta["verification"]
     assert v["samples"] == 300 and v["label_agreement"] >= TOLERANCE[mode].min_agreement
-    assert v["metric_drop"] <= TOLERANCE[mode].max_metric_drop
+    # Passed: no loss beyond the tolerance, or none beyond sampling noise (the sign test).
+    assert v["metric_drop"] <= TOLERANCE[mode].max_metric_drop or v["loss_p_value"] >= 0.05
     fp32_size = 22.7e6 * 4
     assert meta["size_bytes"] < {"none": 1.05, "float16": 0.55, "dynamic": 0.30}[mode] * fp32_size
     exported = ExportedModel.load(tmp_path / mode)
-    report = exported.evaluate(sample_test)
+    report = exported.evaluate(sample_test, batch_size=1)
     assert report["accuracy"] == pytest.approx(v["exported_accuracy"])
     if mode == "none":
-        assert v["max_abs_logit_diff"] < 1e-3
+        assert v["max_abs_probability_diff"] < 1e-4
 
 
 @pytest.mark.encoder
@@ -94,7 +94,7 @@ def test_minilm_static_int8_is_really_int8_and_close(minilm_clf, sample_test, tm
     stays close to PyTorch; below the default 99% it is refused (test_failed_verification...)."""
     import onnx
 
-    meta = minilm_clf.export(tmp_path / "int8", "onnx", "int8", representative_data=sample_test, verbose=False,
+    meta = export(minilm_clf, tmp_path / "int8", "onnx", "int8", representative_data=sample_test, verbose=False,
                              tolerance=Tolerance(min_agreement=0.95, max_metric_drop=3.0))
     v = meta["verification"]
     assert v["samples"] == 300 and v["label_agreement"] >= 0.95 and v["metric_drop"] <= 3.0
@@ -107,13 +107,26 @@ def test_minilm_static_int8_is_really_int8_and_close(minilm_clf, sample_test, tm
     assert len(quantized_matmuls) == 6 * 5  # q, k, v, attention output, FFN up per layer; nothing else
 
 
-def test_failed_verification_leaves_nothing(awe, tmp_path):
+def test_a_damaged_export_is_refused_with_its_figures_and_leaves_nothing(awe, tmp_path, monkeypatch):
+    from textmaker.export import graph
+
     clf, data = awe
+    real = graph.ExportGraph.forward
+    # A converter fault stands in here: the exported graph's logits come out in the wrong order.
+    monkeypatch.setattr(graph.ExportGraph, "forward", lambda self, *a, **k: {
+        name: out.flip(-1) for name, out in real(self, *a, **k).items()})
     with pytest.raises(TextmakerError) as e:
-        clf.export(tmp_path / "strict", "onnx", representative_data=data, tolerance=Tolerance(min_agreement=1.01),
-                   verbose=False)
-    assert "agreement 100.0% < 101.0%" in str(e.value) and "\n" not in str(e.value)
+        export(clf, tmp_path / "bad", "onnx", representative_data=data, verbose=False)
+    message = str(e.value)
+    assert "agreement 0.0% < 97.0%" in message and re.search(r"lost \d+\.\d\d points > 1\.00", message)
+    assert "\n" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("tolerance", [dict(min_agreement=1.01), dict(min_agreement=0), dict(max_metric_drop=-1)])
+def test_tolerance_out_of_range_is_refused(tolerance):
+    with pytest.raises(TextmakerError, match="min_agreement|max_metric_drop"):
+        Tolerance(**tolerance)
 
 
 def test_qa_onnx_answers_like_pytorch(tmp_path, capsys):
@@ -125,15 +138,16 @@ def test_qa_onnx_answers_like_pytorch(tmp_path, capsys):
     data = QADataset.from_records(records)
     qa = QuestionAnswerer.create(data, model="bert_tiny_en_uncased_random", epochs=1, seq_len=64, query_len=16,
                                  doc_stride=24, progress=False)
-    meta = qa.export(tmp_path / "qa", "onnx", representative_data=data)
-    assert meta["verification"]["windows"] > len(data)  # long contexts: several windows each
-    assert meta["verification"]["label_agreement"] == 1.0 and meta["verification"]["answer_f1_with_trained"] == 1.0
+    meta = export(qa, tmp_path / "qa", "onnx", representative_data=data)
+    v = meta["verification"]
+    assert v["windows"] > len(data) and v["batch_size"] == 1  # long contexts: several windows each
+    assert v["exact_answer_agreement"] == 1.0 and v["label_agreement"] == 1.0
     err = capsys.readouterr().err
     assert f"exporting onnx none to {tmp_path / 'qa'}" in err and "answer F1 with PyTorch's 100.0" in err
     # int8 may move a span's boundary: the partial-credit F1 is never below exact agreement
-    v = qa.export(tmp_path / "qa8", "onnx", "dynamic", representative_data=data, verbose=False,
-                  tolerance=Tolerance(min_agreement=0.0, max_metric_drop=100.0))["verification"]
-    assert v["label_agreement"] <= v["answer_f1_with_trained"] <= 1.0
+    v = export(qa, tmp_path / "qa8", "onnx", "dynamic", representative_data=data, verbose=False,
+               tolerance=Tolerance(min_agreement=1e-9, max_metric_drop=100.0))["verification"]
+    assert v["exact_answer_agreement"] <= v["label_agreement"] <= 1.0
     exported = ExportedModel.load(tmp_path / "qa")
     assert exported.predict(data) == qa.predict(data)
     a, b = exported.answer("Where did they settle?", ctx), qa.answer("Where did they settle?", ctx)

@@ -80,7 +80,7 @@ def test_awe_save_load_and_training_is_reproducible(toy_rows, tmp_path):
     texts = [t for t, _ in toy_rows]
     assert np.array_equal(a.predict_proba(texts), b.predict_proba(texts))
     a.save(tmp_path / "awe")
-    assert (tmp_path / "awe" / "vocab.txt").read_text().startswith("<PAD>\n<START>\n<UNKNOWN>\n")
+    assert (tmp_path / "awe" / "vocab.txt").read_text().startswith("<PAD> 0\n<START> 1\n<UNKNOWN> 2\n")
     assert np.array_equal(TextClassifier.load(tmp_path / "awe").predict_proba(texts), a.predict_proba(texts))
 
 

@@ -2,13 +2,12 @@ import json
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import SQUAD
 from textmaker import QADataset, QuestionAnswerer, TextClassifier
 from textmaker.data import QAExample
 from textmaker.errors import TextmakerError
 from textmaker.metrics import normalize_answer
 
-SQUAD = SHARED / "squad" / "squad-v1.1-dev-39articles.json"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def test_answer_on_a_long_context_is_a_real_span(tiny_qa):
     assert context[span.start:span.end] == span.text and span.text
     spans = tiny_qa.n_best("What is the value?", context, 5)
     assert len(spans) == 5 and spans[0].score >= spans[-1].score
-    assert len(tiny_qa._make_windows([QAExample("x", "q", context, [])])) > 10
+    assert len(tiny_qa.make_windows([QAExample("x", "q", context, [])])) > 10
 
 
 def test_save_load_answers_exactly_the_same(tiny_qa, squad_small, tmp_path):

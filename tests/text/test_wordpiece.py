@@ -24,6 +24,17 @@ def test_ids_match_transformers_bert_tokenizer(minilm_dir):
     assert pair.ids == r["input_ids"] and pair.type_ids == r["token_type_ids"]
 
 
+@pytest.mark.encoder
+def test_accent_keeping_ids_match_transformers_with_strip_accents_false(minilm_dir):
+    """What new models use: lower-case, keep accents, as MediaPipe's on-device BertTokenizer does."""
+    transformers = pytest.importorskip("transformers")
+    ref = transformers.BertTokenizerFast.from_pretrained(str(minilm_dir), strip_accents=False)
+    tok = WordPieceTokenizer(minilm_dir / "vocab.txt", lowercase=True, strip_accents=False)
+    for s in SENTENCES:
+        assert tok.encode(s).ids == ref(s)["input_ids"]
+    assert tok.tokenize("Café") != WordPieceTokenizer(minilm_dir / "vocab.txt").tokenize("Café") == ["cafe"]
+
+
 def test_offsets_point_at_the_original_characters():
     tok = WordPieceTokenizer(BUNDLED_VOCAB)
     text = SENTENCES[1]

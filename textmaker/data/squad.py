@@ -147,6 +147,12 @@ class QADataset:
         idx = sorted(random.Random(seed).sample(range(len(self)), n))
         return QADataset([self.examples[i] for i in idx], self.version_2_with_negative, f"{self.source}[{n} sampled]")
 
+    def to_records(self) -> list[dict]:
+        """The records from_records reads back (what a model directory keeps of its validation data)."""
+        return [{"id": e.id, "title": e.title, "question": e.question, "context": e.context,
+                 "answers": [{"text": a.text, "answer_start": a.start} for a in e.answers],
+                 "is_impossible": e.is_impossible} for e in self.examples]
+
     @property
     def articles(self) -> list[str]:
         return sorted({e.title or e.context[:40] for e in self.examples})

@@ -217,6 +217,10 @@ class TextDataset:
                 )
         return TextDataset(self.texts, self.labels, list(label_names), self.origins, self.source)
 
+    def to_records(self) -> list[dict]:
+        """{"text", "label"} per row: what a model directory keeps of its validation data."""
+        return [{"text": t, "label": label} for t, label in zip(self.texts, self.labels)]
+
     def class_counts(self) -> dict[str, int]:
         counts = Counter(self.labels)
         return {name: counts.get(name, 0) for name in self.label_names}

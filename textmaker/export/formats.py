@@ -1,37 +1,37 @@
-"""The export formats: how to write one, and how to run one."""
+"""The export formats: one table answers what file each writes, and how it is written and run."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from dataclasses import dataclass
 
 from textmaker.errors import TextmakerError
 
-FORMATS = {"onnx": "model.onnx", "tflite": "model.tflite"}
+
+@dataclass(frozen=True)
+class Format:
+    file: str
+    writer: str  # module whose export(job, path) writes the file (imports torch and the converter)
+    runner: str  # textmaker.export.runners class that runs it (no torch)
 
 
-def check(fmt: str) -> str:
+FORMATS = {
+    "onnx": Format("model.onnx", "textmaker.export.onnx_format", "OnnxRunner"),
+    "tflite": Format("model.tflite", "textmaker.export.tflite_format", "TFLiteRunner"),
+}
+
+
+def check(fmt: str) -> Format:
     if fmt not in FORMATS:
         raise TextmakerError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
-    return fmt
+    return FORMATS[fmt]
 
 
-def writer(fmt: str):
-    check(fmt)
-    if fmt == "onnx":
-        from textmaker.export import onnx_format
-
-        return onnx_format.export
-    from textmaker.export import tflite_format
-
-    return tflite_format.export
+def write(fmt: str, job, path) -> None:
+    importlib.import_module(check(fmt).writer).export(job, path)
 
 
-def runner(fmt: str, path: Path):
-    check(fmt)
-    if fmt == "onnx":
-        from textmaker.export.onnx_format import OnnxRunner
+def runner(fmt: str, path, signature, threads: int | None = None):
+    from textmaker.export import runners
 
-        return OnnxRunner(path)
-    from textmaker.export.tflite_format import TFLiteRunner
-
-    return TFLiteRunner(path)
+    return getattr(runners, check(fmt).runner)(path, signature, threads)

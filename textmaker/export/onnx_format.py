@@ -1,4 +1,4 @@
-"""ONNX export and quantization, run by ONNX Runtime.
+"""ONNX export and quantization (the file is run by runners.OnnxRunner).
 
 Dynamic batch and sequence axes, so batches keep their own padding as in PyTorch.
 Quantization uses onnxruntime's own tools: float16 conversion, dynamic int8, and
@@ -14,44 +14,35 @@ import numpy as np
 import torch
 
 from textmaker.batching import pad_batch
-from textmaker.errors import TextmakerError
+from textmaker.export.graph import ExportGraph
+from textmaker.export.job import Job, feeds
 from textmaker.export.quantization import QuantizationConfig
 from textmaker.export.quiet import quiet
-
-INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
-SUFFIX = ".onnx"
-
-
-def require_onnx():
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise TextmakerError("ONNX export needs the onnx extra: pip install 'textmaker[onnx]'") from None
+from textmaker.export.runners import require_onnx
+from textmaker.export.signatures import Signature
 
 
-def export(network: torch.nn.Module, outputs: dict[str, bool], sample_rows: Sequence[dict], pad_id: int,
-           path: Path, quantization: QuantizationConfig, seq_len: int | None = None) -> None:
-    """outputs: output name -> whether it has a sequence axis (QA logits) or not (class logits)."""
+def export(job: Job, path: Path) -> None:
     require_onnx()
-    network = network.eval().to("cpu")
-    batch = pad_batch(list(sample_rows[:2]), pad_id)
-    args = tuple(batch[k] for k in INPUTS)
-    fp32 = path.with_name("float32.onnx") if quantization.mode != "none" else path
-    axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
-    axes.update({name: {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
-                 for name, per_token in outputs.items()})
+    sig = job.signature
+    graph = ExportGraph(job.network, sig, job.pad_id)
+    batch = feeds(pad_batch(list(job.rows[:2]), job.pad_id), sig, np.int64)
+    args = tuple(torch.from_numpy(batch[name]) for name in sig.names)
+    fp32 = path.with_name("float32.onnx") if job.quantization.mode != "none" else path
+    axes = {name: {0: "batch", 1: "sequence"} for name in sig.names}
+    axes.update({name: {0: "batch", 1: "sequence"} if sig.per_token else {0: "batch"} for name in sig.outputs})
     with quiet():
-        torch.onnx.export(network, args, str(fp32), input_names=INPUTS, output_names=list(outputs),
+        torch.onnx.export(graph, args, str(fp32), input_names=list(sig.names), output_names=list(sig.outputs),
                           dynamic_axes=axes, opset_version=17, dynamo=False, do_constant_folding=True)
-    if quantization.mode == "none":
+    if job.quantization.mode == "none":
         return
     with quiet(""):  # onnxruntime's quantizer advises through the root logger ("consider pre-processing")
-        _quantize(fp32, path, quantization, sample_rows, pad_id)
+        _quantize(fp32, path, job.quantization, job.rows, job.pad_id, sig)
     fp32.unlink()
 
 
-def _quantize(fp32: Path, path: Path, quantization: QuantizationConfig, sample_rows, pad_id: int) -> None:
+def _quantize(fp32: Path, path: Path, quantization: QuantizationConfig, sample_rows, pad_id: int,
+              sig: Signature) -> None:
     if quantization.mode == "float16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -66,20 +57,19 @@ def _quantize(fp32: Path, path: Path, quantization: QuantizationConfig, sample_r
         # also avoid the u8*s8 overflow of CPUs without VNNI.
         quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
     else:
-        _quantize_static(fp32, path, sample_rows[: quantization.calibration_samples], pad_id)
+        _quantize_static(fp32, path, sample_rows[: quantization.calibration_samples], pad_id, sig)
 
 
-def _quantize_static(fp32: Path, path: Path, rows: Sequence[dict], pad_id: int) -> None:
+def _quantize_static(fp32: Path, path: Path, rows: Sequence[dict], pad_id: int, sig: Signature) -> None:
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_dynamic, quantize_static)
 
     graph = onnx.load(str(fp32), load_external_data=False).graph
-    inputs = [i.name for i in graph.input]  # the AWE graph has no token_type_ids: the exporter drops unused inputs
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([_feeds(pad_batch(list(rows[i:i + 8]), pad_id), inputs)
+            self.batches = iter([feeds(pad_batch(list(rows[i:i + 8]), pad_id), sig, np.int64)
                                  for i in range(0, len(rows), 8)])
 
         def get_next(self):
@@ -102,32 +92,3 @@ def _quantize_static(fp32: Path, path: Path, rows: Sequence[dict], pad_id: int) 
     # read through a lookup (70 MB -> 34 MB on MiniLM, about half a point of agreement).
     quantize_dynamic(str(matmuls), str(path), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"])
     matmuls.unlink()
-
-
-def _feeds(batch: dict, names: Sequence[str]) -> dict[str, np.ndarray]:
-    return {k: batch[k].numpy().astype(np.int64) for k in names}
-
-
-class OnnxRunner:
-    """Runs an exported .onnx file on padded batches."""
-
-    def __init__(self, path: Path, threads: int | None = None):
-        require_onnx()
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.fixed_seq_len = None  # dynamic axes: batches keep their own padding
-
-    def __call__(self, batch: dict) -> list[np.ndarray]:
-        return self.session.run(None, _feeds(batch, self.input_names))
-
-    def describe(self) -> dict:
-        def io(items):
-            return [{"name": i.name, "shape": [d if isinstance(d, int) else str(d) for d in i.shape],
-                     "dtype": i.type} for i in items]
-
-        return {"inputs": io(self.session.get_inputs()), "outputs": io(self.session.get_outputs())}

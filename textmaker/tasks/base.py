@@ -1,100 +1,97 @@
-"""What every task shares: a readable save directory and loading it back.
+"""What every task shares: a runner that computes its outputs, a readable save directory, loading.
+
+A task runs its model through a *runner*: padded NumPy batch in, float32 NumPy
+outputs out. A trained task's runner is its PyTorch network (models.runner);
+an exported one's is an ONNX Runtime or LiteRT session over the exported file
+(textmaker.export builds those). Either way it is the same class, so tokenization,
+windows, decoding and metrics are one piece of code; nothing here imports torch
+until a network is trained, saved or loaded.
 
 A saved model is a directory a person can read:
-  config.json        task, backbone shape, preprocessor and head settings
-  model.safetensors  every weight (no pickle)
-  vocab.txt          the tokenizer's vocabulary
+  config.json                 task, backbone shape, preprocessor and head settings
+  model.safetensors           every weight (no pickle)
+  vocab.txt                   the tokenizer's vocabulary
+  verification_sample.jsonl   real labelled examples an export is checked on
 plus what the task adds (labels.txt, metrics.json, history.json, plots).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
 
 from textmaker import __version__
 from textmaker.batching import run_batches
 from textmaker.errors import TextmakerError
-from textmaker.io import atomic_directory, read_json, write_json
-from textmaker.models import factory
+from textmaker.io import atomic_directory, read_json, write_json, write_text
 from textmaker.text.preprocessor import PREPROCESSORS
-from textmaker.training import default_device
 
 TASK_COMMANDS = {"text_classifier": "TextClassifier / `textmaker classify`",
                  "question_answerer": "QuestionAnswerer / `textmaker qa`"}
+SAMPLE_FILE = "verification_sample.jsonl"
 
 
 class Task:
     task_name = ""
 
-    def __init__(self, network: torch.nn.Module | None, preprocessor, config: dict):
-        self.network = network  # None in an exported model, which runs its file instead
+    def __init__(self, network, preprocessor, config: dict, runner=None, verification_sample: list[dict] | None = None):
+        """network: the PyTorch module (None for an exported model, which brings its `runner`)."""
+        self.network = network
         self.preprocessor = preprocessor
         self.config = config  # the head and training settings saved in config.json
-        self.device = default_device()
-        if network is not None:
-            network.to(self.device).eval()
+        if runner is None:
+            from textmaker.models.runner import TorchRunner
+
+            runner = TorchRunner(network)
+            network.to(runner.device).eval()
+        self.runner = runner
+        # Real examples held back from training (validation data, or a held-out slice), kept with
+        # the model so that an export is checked on text like the app's, not on made-up text.
+        self.verification_sample = verification_sample
+
+    def _require_network(self, action: str):
+        if self.network is None:
+            raise TextmakerError(f"this model runs an exported file; {action} the trained model directory instead")
+        return self.network
 
     # ---- inference: one path for PyTorch and for exported runtimes ----
 
-    def _outputs(self, batch: dict, model: torch.nn.Module | None = None) -> list[np.ndarray]:
-        """The network's outputs for a padded batch, as float32 arrays."""
-        model = model or self.network
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        with torch.no_grad():
-            out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-        return [o.float().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,))]
-
-    def _split_rows(self, outputs: list[np.ndarray], lengths: list[int]) -> list:
+    def _split_rows(self, outputs: list, lengths: list[int]) -> list:
         """Batch outputs -> one entry per row (the task knows which outputs have a sequence axis)."""
         raise NotImplementedError
 
-    def _run(self, rows: list[dict], batch_size: int = 64, model: torch.nn.Module | None = None,
-             width: int | None = None) -> list:
-        model = model or self.network
-        was_training = model.training if model is not None else False
-        if model is not None:
-            model.eval()
-        try:
-            return run_batches(rows, self.preprocessor.pad_id, batch_size,
-                               lambda b: self._split_rows(self._outputs(b, model), b["attention_mask"].sum(1).tolist()),
-                               width)
-        finally:
-            if model is not None:
-                model.train(was_training)
+    def _run(self, rows: list[dict], batch_size: int = 64, runner=None) -> list:
+        runner = runner or self.runner
+        return run_batches(rows, self.preprocessor.pad_id, batch_size,
+                           lambda b: self._split_rows(runner(b), b["attention_mask"].sum(1).tolist()),
+                           runner.fixed_seq_len)
 
     # ---- saving ----
 
     def _config_json(self) -> dict:
+        from textmaker.models import factory
+
         return {"textmaker_version": __version__, "task": self.task_name,
                 "backbone": factory.backbone_spec(self.network.backbone),
                 "preprocessor": self.preprocessor.config(), **self.config}
 
     def save(self, directory: str | Path) -> Path:
         """Write the model directory atomically: an interrupted save leaves the old one intact."""
+        from safetensors.torch import save_file
+
+        network = self._require_network("save")
         directory = Path(directory)
         with atomic_directory(directory) as tmp:
             write_json(tmp / "config.json", self._config_json())
-            state = {k: v.detach().contiguous().cpu() for k, v in self.network.state_dict().items()}
+            state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
             save_file(state, tmp / "model.safetensors", metadata={"format": "pt", "task": self.task_name})
             self.preprocessor.save(tmp)
+            if self.verification_sample:
+                write_text(tmp / SAMPLE_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                      for r in self.verification_sample))
             self._save_extra(tmp)
         return directory
-
-    def export(self, directory: str | Path, format: str = "onnx", quantization=None, representative_data=None,
-               tolerance=None, verbose: bool = True) -> dict:
-        """Write an exported model (ONNX or TFLite), verified against this one; returns its metadata.
-
-        quantization: None/"none", "float16", "dynamic", "int8" or a QuantizationConfig.
-        representative_data: labelled data to calibrate int8 and to verify on (else vocabulary text).
-        """
-        from textmaker.export.exporter import export
-
-        return export(self, directory, format, quantization, representative_data, tolerance, verbose=verbose)
 
     def _save_extra(self, directory: Path) -> None:
         """Task-specific files (labels, metrics, history, plots)."""
@@ -108,6 +105,10 @@ class Task:
     @classmethod
     def _load_parts(cls, directory: Path) -> "SavedParts":
         """What every saved task holds; the task builds its head on the backbone and loads the weights."""
+        from safetensors.torch import load_file
+
+        from textmaker.models import factory
+
         config = cls.read_config(directory)
         pre_cfg = config["preprocessor"]
         extra = {k: read_json(directory / f"{k}.json") if (directory / f"{k}.json").is_file() else None
@@ -116,10 +117,11 @@ class Task:
                           backbone=factory.from_spec(config["backbone"]),
                           preprocessor=PREPROCESSORS[pre_cfg["kind"]].load(pre_cfg, directory),
                           state=load_file(directory / "model.safetensors"),
-                          history=extra["history"], metrics=extra["metrics"])
+                          history=extra["history"], metrics=extra["metrics"],
+                          verification_sample=read_verification_sample(directory))
 
     @staticmethod
-    def _load_weights(network: torch.nn.Module, state: dict, directory: Path) -> None:
+    def _load_weights(network, state: dict, directory: Path) -> None:
         try:
             network.load_state_dict(state, strict=True)
         except RuntimeError as e:
@@ -134,11 +136,27 @@ _SAVE_ONLY_KEYS = ("textmaker_version", "task", "backbone", "preprocessor")
 @dataclass
 class SavedParts:
     settings: dict  # the task's own config.json settings (head, training, windows, ...)
-    backbone: torch.nn.Module  # built from config.json, weights not loaded yet
+    backbone: object  # a torch module built from config.json, weights not loaded yet
     preprocessor: object
     state: dict  # model.safetensors
     history: list | None
     metrics: dict | None
+    verification_sample: list[dict] | None
+
+
+def read_verification_sample(directory: Path) -> list[dict] | None:
+    path = Path(directory) / SAMPLE_FILE
+    if not path.is_file():
+        return None  # saved by textmaker 0.1, or trained without data to spare
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                records.append(json.loads(line))
+            except ValueError as e:
+                raise TextmakerError(f"{path} line {n}: not valid JSON ({e}); delete the file to export "
+                                     f"without it") from None
+    return records
 
 
 def read_model_config(directory: str | Path, task: str | None = None) -> dict:

@@ -2,32 +2,35 @@
 
 The task adds only its head (pooled output -> dropout -> dense), its rows
 (token ids + label id) and its metrics; tokenizer, backbone and training loop
-are the shared ones.
+are the shared ones. torch is imported only to train, save or load a network:
+an exported classifier runs without it.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from textmaker import presets
 from textmaker.data.text_dataset import TextDataset
 from textmaker.errors import TextmakerError
 from textmaker.io import read_lines, write_json, write_lines
-from textmaker.metrics import classification_report
-from textmaker.models import factory
-from textmaker.models.heads import SequenceClassifier
+from textmaker.metrics import classification_report, cross_entropy, softmax
 from textmaker.plots import plot_confusion_matrix, plot_history
-from textmaker import presets
 from textmaker.presets import DEFAULT_PRESET
 from textmaker.tasks.base import Task
-from textmaker.training import Trainer, TrainingConfig
+
+if TYPE_CHECKING:
+    from textmaker.training import TrainingConfig
 
 log = logging.getLogger(__name__)
+
+# Real examples kept in the model directory for checking exports (Task.verification_sample).
+SAMPLE_SIZE = 500
+HOLD_OUT = 200  # held out of training for that when there is no validation data
 
 # BertClassifierSpec's defaults for BERT encoders, MediaPipe's for the word-embedding
 # baseline; a preset's own "defaults" override them.
@@ -45,9 +48,10 @@ class Prediction(NamedTuple):
 class TextClassifier(Task):
     task_name = "text_classifier"
 
-    def __init__(self, network: SequenceClassifier, preprocessor, label_names: Sequence[str], config: dict,
-                 history: list[dict] | None = None, metrics: dict | None = None):
-        super().__init__(network, preprocessor, config)
+    def __init__(self, network, preprocessor, label_names: Sequence[str], config: dict,
+                 history: list[dict] | None = None, metrics: dict | None = None, runner=None,
+                 verification_sample: list[dict] | None = None):
+        super().__init__(network, preprocessor, config, runner, verification_sample)
         self.label_names = list(label_names)
         self.history = history or []
         self.metrics = metrics or {}
@@ -66,11 +70,20 @@ class TextClassifier(Task):
 
         class_weights: None, "balanced" (inverse class frequency), or one weight per label.
         checkpoint_dir: where each epoch's state is kept; with resume=True, training continues from it.
+        Without validation data, 200 examples (at most a tenth) are held out of training to check
+        exports on; the model directory keeps up to 500 validation examples for that.
         """
+        import torch
+
+        from textmaker.models import factory
+        from textmaker.models.heads import SequenceClassifier
+        from textmaker.training import TrainingConfig
+
         if len(train_data.label_names) < 2 or len([n for n in train_data.class_counts().values() if n]) < 2:
             raise TextmakerError(f"{train_data.source}: only one class ({train_data.labels[0]!r}) in the training "
                                  f"data; a classifier needs examples of at least two")
         preset = presets.resolve(model)
+        train_data, sample, origin = _verification_sample(train_data, validation_data, seed)
         d = {**DEFAULTS[preset["kind"]], **preset.get("defaults", {}).get(cls.task_name, {})}
         seq_len = seq_len or d["seq_len"]
         dropout = d["dropout"] if dropout is None else dropout
@@ -87,13 +100,21 @@ class TextClassifier(Task):
                 p.requires_grad_(False)
         config = {"base_model": preset["name"], "label_names": train_data.label_names,
                   "head": {"num_classes": len(train_data.label_names), "dropout": dropout},
-                  "freeze_encoder": freeze_encoder, "training": train_cfg.to_dict()}
-        clf = cls(network, preprocessor, train_data.label_names, config)
+                  "freeze_encoder": freeze_encoder, "training": train_cfg.to_dict(),
+                  "verification_sample": {"origin": origin, "examples": len(sample)}}
+        clf = cls(network, preprocessor, train_data.label_names, config,
+                  verification_sample=sample.with_label_names(train_data.label_names).to_records())
         clf.fit(train_data, validation_data, train_cfg, class_weights, checkpoint_dir, resume)
         return clf
 
-    def fit(self, train_data: TextDataset, validation_data: TextDataset | None, train_cfg: TrainingConfig,
+    def fit(self, train_data: TextDataset, validation_data: TextDataset | None, train_cfg: "TrainingConfig",
             class_weights=None, checkpoint_dir=None, resume: bool = False) -> list[dict]:
+        import torch.nn.functional as F
+
+        from textmaker.models.runner import TorchRunner
+        from textmaker.training import Trainer
+
+        network = self._require_network("train")
         train_data = train_data.with_label_names(self.label_names)
         rows = self._rows(train_data)
         weights = self._class_weights(class_weights, train_data)
@@ -109,18 +130,20 @@ class TextClassifier(Task):
             val_rows = self._rows(val)
 
             def validate(model):
-                r = self._report(val, val_rows, model, train_cfg.eval_batch_size)
+                r = self._report(val, val_rows, TorchRunner(model, self.runner.device), train_cfg.eval_batch_size)
                 return {"loss": r["loss"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
 
-        trainer = Trainer(self.network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, "accuracy",
-                          checkpoint_dir=checkpoint_dir, device=self.device)
+        trainer = Trainer(network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, "accuracy",
+                          checkpoint_dir=checkpoint_dir, device=self.runner.device)
         self.history = trainer.fit(rows, resume=resume)
-        self.network.eval()
+        network.eval()
         if validation_data is not None:
-            self.metrics = {"validation": self._report(val, val_rows, self.network, train_cfg.eval_batch_size)}
+            self.metrics = {"validation": self._report(val, val_rows, batch_size=train_cfg.eval_batch_size)}
         return self.history
 
-    def _class_weights(self, spec, data: TextDataset) -> torch.Tensor | None:
+    def _class_weights(self, spec, data: TextDataset):
+        import torch
+
         if spec is None:
             return None
         counts = np.array(list(data.class_counts().values()), dtype=float)
@@ -144,15 +167,17 @@ class TextClassifier(Task):
     def _split_rows(self, outputs, lengths):
         return list(outputs[0])
 
-    def _logits(self, rows: list[dict], model=None, batch_size: int = 64) -> np.ndarray:
-        out = self._run(rows, batch_size, model)
+    def _logits(self, rows: list[dict], runner=None, batch_size: int = 64) -> np.ndarray:
+        out = self._run(rows, batch_size, runner)
         return np.stack(out) if out else np.zeros((0, len(self.label_names)), dtype=np.float32)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Raw scores, one row per text, columns in `label_names` order (batch_size=1: one text per call)."""
+        return self._logits(self.preprocessor(_check_texts(texts)), batch_size=batch_size)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Class probabilities, one row per text, columns in `label_names` order."""
-        texts = _check_texts(texts)
-        logits = torch.from_numpy(self._logits(self.preprocessor(texts), batch_size=batch_size))
-        return torch.softmax(logits, -1).numpy()
+        return softmax(self.logits(texts, batch_size))
 
     def predict(self, texts: Sequence[str] | str, top_k: int = 1, batch_size: int = 64) -> list[list[Prediction]]:
         """The top_k labels with their probabilities, best first, for each text."""
@@ -165,11 +190,10 @@ class TextClassifier(Task):
 
     # ---- evaluation ----
 
-    def _report(self, data: TextDataset, rows: list[dict], model=None, batch_size: int = 64) -> dict:
-        logits = self._logits(rows, model, batch_size)
+    def _report(self, data: TextDataset, rows: list[dict], runner=None, batch_size: int = 64) -> dict:
+        logits = self._logits(rows, runner, batch_size)
         y = np.array(data.label_ids)
-        loss = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y)).item()
-        return classification_report(y, logits.argmax(-1), self.label_names, loss)
+        return classification_report(y, logits.argmax(-1), self.label_names, cross_entropy(logits, y))
 
     def evaluate(self, data: TextDataset, output_dir: str | Path | None = None, batch_size: int = 64) -> dict:
         """loss, accuracy, per-class P/R/F1, macro-F1, confusion matrix; with output_dir, JSON and a PNG too."""
@@ -193,8 +217,18 @@ class TextClassifier(Task):
             plot_confusion_matrix(self.metrics["validation"]["confusion_matrix"], self.label_names,
                                   directory / "confusion_matrix.png")
 
+    def verification_data(self) -> TextDataset | None:
+        """The real labelled examples kept at training time to check exports on."""
+        if not self.verification_sample:
+            return None
+        return TextDataset.from_lists([r["text"] for r in self.verification_sample],
+                                      [r["label"] for r in self.verification_sample], self.label_names,
+                                      source="the model's verification sample")
+
     @classmethod
     def load(cls, directory: str | Path) -> "TextClassifier":
+        from textmaker.models.heads import SequenceClassifier
+
         directory = Path(directory)
         parts = cls._load_parts(directory)
         labels = read_lines(directory / "labels.txt") if (directory / "labels.txt").is_file() else []
@@ -202,7 +236,19 @@ class TextClassifier(Task):
             raise TextmakerError(f"{directory}: labels.txt is missing or empty")
         network = SequenceClassifier(parts.backbone, len(labels), parts.settings["head"]["dropout"])
         cls._load_weights(network, parts.state, directory)
-        return cls(network, parts.preprocessor, labels, parts.settings, parts.history, parts.metrics)
+        return cls(network, parts.preprocessor, labels, parts.settings, parts.history, parts.metrics,
+                   verification_sample=parts.verification_sample)
+
+
+def _verification_sample(train: TextDataset, validation: TextDataset | None, seed: int):
+    """-> (the training data left, the sample, where the sample came from)."""
+    if validation is not None:
+        return train, validation.sample(SAMPLE_SIZE, seed), "validation data"
+    held = min(HOLD_OUT, len(train) // 10)
+    if held >= 20:
+        train, rest = train.split(1 - held / len(train), seed)
+        return train, rest, "held out of training"
+    return train, train.sample(SAMPLE_SIZE, seed), "training data (too few examples to hold any out)"
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:

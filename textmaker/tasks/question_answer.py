@@ -11,36 +11,37 @@ import dataclasses
 from pathlib import Path
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from textmaker import presets
 from textmaker.data.squad import QADataset, QAExample
 from textmaker.errors import TextmakerError
 from textmaker.io import write_json
-from textmaker.metrics import squad_evaluate
-from textmaker.models import factory
-from textmaker.models.heads import SpanExtractor
+from textmaker.metrics import log_softmax, squad_evaluate
 from textmaker.plots import plot_history
 from textmaker.presets import DEFAULT_PRESET
 from textmaker.tasks.base import Task
 from textmaker.tasks.qa_decoding import DecodeConfig, Span, choose, decode_example
 from textmaker.tasks.qa_windows import Window, WindowConfig, make_windows
-from textmaker.training import Trainer, TrainingConfig
+
+if TYPE_CHECKING:
+    from textmaker.training import TrainingConfig
 
 # BertQaSpec's defaults.
 DEFAULTS = {"seq_len": 384, "query_len": 64, "doc_stride": 128, "learning_rate": 8e-5, "batch_size": 16,
             "epochs": 2, "dropout": 0.1}
 _MASKED = -1e4  # logit for padding positions: never a start or an end
+SAMPLE_SIZE = 100  # validation questions kept in the model directory to check exports on
 
 
 class QuestionAnswerer(Task):
     task_name = "question_answerer"
 
-    def __init__(self, network: SpanExtractor, preprocessor, config: dict, history: list[dict] | None = None,
-                 metrics: dict | None = None):
-        super().__init__(network, preprocessor, config)
+    def __init__(self, network, preprocessor, config: dict, history: list[dict] | None = None,
+                 metrics: dict | None = None, runner=None, verification_sample: list[dict] | None = None):
+        super().__init__(network, preprocessor, config, runner, verification_sample)
         self.windows = WindowConfig(preprocessor.seq_len, config["windows"]["query_len"],
                                     config["windows"]["doc_stride"])
         self.decoding = DecodeConfig(**config["decoding"])
@@ -59,6 +60,14 @@ class QuestionAnswerer(Task):
                early_stopping_patience: int | None = None, seed: int = 0,
                checkpoint_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True) -> "QuestionAnswerer":
+        """Build a question answerer on `model` and train it. Up to 100 validation questions (else
+        training questions) are kept in the model directory to check exports on."""
+        import torch
+
+        from textmaker.models import factory
+        from textmaker.models.heads import SpanExtractor
+        from textmaker.training import TrainingConfig
+
         preset = presets.resolve(model)
         if preset["kind"] != "bert":
             raise TextmakerError(f"question answering needs a BERT encoder, not {preset['name']!r}")
@@ -76,13 +85,22 @@ class QuestionAnswerer(Task):
                   "decoding": dataclasses.asdict(DecodeConfig(n_best_size, max_answer_length,
                                                               null_score_diff_threshold)),
                   "version_2_with_negative": train_data.version_2_with_negative, "training": train_cfg.to_dict()}
-        qa = cls(network, preprocessor, config)
+        sample = (validation_data or train_data).sample(SAMPLE_SIZE, seed)
+        config["verification_sample"] = {"origin": "validation data" if validation_data else "training data",
+                                         "examples": len(sample)}
+        qa = cls(network, preprocessor, config, verification_sample=sample.to_records())
         qa.fit(train_data, validation_data, train_cfg, checkpoint_dir, resume)
         return qa
 
-    def fit(self, train_data: QADataset, validation_data: QADataset | None, train_cfg: TrainingConfig,
+    def fit(self, train_data: QADataset, validation_data: QADataset | None, train_cfg: "TrainingConfig",
             checkpoint_dir=None, resume: bool = False) -> list[dict]:
-        rows = [w.row() for w in self._make_windows(train_data.examples)]
+        import torch.nn.functional as F
+
+        from textmaker.models.runner import TorchRunner
+        from textmaker.training import Trainer
+
+        network = self._require_network("train")
+        rows = [w.row() for w in self.make_windows(train_data.examples)]
 
         def loss_fn(model, batch):
             start, end = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
@@ -93,33 +111,36 @@ class QuestionAnswerer(Task):
 
         validate = None
         if validation_data is not None:
-            val_windows = self._make_windows(validation_data.examples)
+            val_windows = self.make_windows(validation_data.examples)
 
             def validate(model):
-                return self._score(validation_data, val_windows, model, train_cfg.eval_batch_size)[0]
+                runner = TorchRunner(model, self.runner.device)
+                return self._score(validation_data, val_windows, runner, train_cfg.eval_batch_size)[0]
 
-        trainer = Trainer(self.network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, "f1",
-                          checkpoint_dir=checkpoint_dir, device=self.device)
+        trainer = Trainer(network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, "f1",
+                          checkpoint_dir=checkpoint_dir, device=self.runner.device)
         self.history = trainer.fit(rows, resume=resume)
-        self.network.eval()
+        network.eval()
         if validation_data is not None:
             self.metrics = {"validation": self._score(validation_data, val_windows)[0]}
         return self.history
 
     # ---- inference ----
 
-    def _make_windows(self, examples: Sequence[QAExample]) -> list[Window]:
+    def make_windows(self, examples: Sequence[QAExample]) -> list[Window]:
+        """The model's inputs for these questions: overlapping windows over each context (doc_stride)."""
         return make_windows(self.preprocessor.tokenizer, list(examples), self.windows)
 
     def _split_rows(self, outputs, lengths):
         start, end = outputs
         return [(start[i, :n], end[i, :n]) for i, n in enumerate(lengths)]
 
-    def _logits(self, windows: Sequence[Window], model=None, batch_size: int = 64):
+    def window_logits(self, windows: Sequence[Window], runner=None, batch_size: int = 64):
         """(start logits, end logits) per window, over its real tokens."""
-        return self._run([w.row() for w in windows], batch_size, model)
+        return self._run([w.row() for w in windows], batch_size, runner)
 
-    def _decode(self, examples: Sequence[QAExample], windows: Sequence[Window], logits) -> tuple[dict, dict, dict]:
+    def decode(self, examples: Sequence[QAExample], windows: Sequence[Window], logits) -> tuple[dict, dict, dict]:
+        """Window logits -> (answers, n-best spans, null odds) per question id."""
         by_example: dict[int, list[int]] = {}
         for i, w in enumerate(windows):
             by_example.setdefault(w.example_index, []).append(i)
@@ -133,22 +154,22 @@ class QuestionAnswerer(Task):
             nbest[ex.id] = spans
         return predictions, nbest, null_odds
 
-    def _score(self, data: QADataset, windows: list[Window], model=None, batch_size: int = 64):
-        logits = self._logits(windows, model, batch_size)
-        predictions, nbest, null_odds = self._decode(data.examples, windows, logits)
+    def _score(self, data: QADataset, windows: list[Window], runner=None, batch_size: int = 64):
+        logits = self.window_logits(windows, runner, batch_size)
+        predictions, nbest, null_odds = self.decode(data.examples, windows, logits)
         golds = {ex.id: [a.text for a in ex.answers] for ex in data.examples}
         metrics = squad_evaluate(golds, predictions, null_odds if self.version_2_with_negative else None)
         # The training loss on these windows, so validation and training curves compare.
         losses = []
         for w, (s, e) in zip(windows, logits):
-            ls, le = torch.log_softmax(torch.from_numpy(s), 0), torch.log_softmax(torch.from_numpy(e), 0)
-            losses.append(-(ls[w.start_position] + le[w.end_position]).item() / 2)
+            ls, le = log_softmax(s.astype(np.float64)), log_softmax(e.astype(np.float64))
+            losses.append(-float(ls[w.start_position] + le[w.end_position]) / 2)
         return {"loss": float(np.mean(losses)), **metrics}, predictions, nbest, null_odds
 
     def predict(self, data: QADataset, batch_size: int = 64) -> dict[str, str]:
         """Question id -> answer text ("" where a v2.0 model abstains)."""
-        windows = self._make_windows(data.examples)
-        return self._decode(data.examples, windows, self._logits(windows, batch_size=batch_size))[0]
+        windows = self.make_windows(data.examples)
+        return self.decode(data.examples, windows, self.window_logits(windows, batch_size=batch_size))[0]
 
     def answer(self, question: str, context: str) -> Span:
         """The best answer span in a context of any length: text, score and character offsets."""
@@ -158,8 +179,8 @@ class QuestionAnswerer(Task):
         """The k best answer spans (default n_best_size), best first, with probabilities."""
         if not question.strip() or not context.strip():
             raise TextmakerError("a question and a context are both needed")
-        windows = self._make_windows([QAExample("q", question, context, [])])
-        logits = self._logits(windows)
+        windows = self.make_windows([QAExample("q", question, context, [])])
+        logits = self.window_logits(windows)
         spans, _ = decode_example(context, windows, [x[0] for x in logits], [x[1] for x in logits], self.decoding,
                                   with_null=self.version_2_with_negative)
         return spans[: k or self.decoding.n_best_size]
@@ -168,7 +189,7 @@ class QuestionAnswerer(Task):
 
     def evaluate(self, data: QADataset, output_dir: str | Path | None = None, batch_size: int = 64) -> dict:
         """The official SQuAD EM/F1; with output_dir, the files the official scripts read."""
-        metrics, predictions, nbest, null_odds = self._score(data, self._make_windows(data.examples), None,
+        metrics, predictions, nbest, null_odds = self._score(data, self.make_windows(data.examples), None,
                                                              batch_size)
         if output_dir is not None:
             output_dir = Path(output_dir)
@@ -190,10 +211,20 @@ class QuestionAnswerer(Task):
         if self.history:
             plot_history(self.history, directory / "training_curves.png", metric="f1")
 
+    def verification_data(self) -> QADataset | None:
+        """The real questions kept at training time to check exports on."""
+        if not self.verification_sample:
+            return None
+        return QADataset.from_records(self.verification_sample, self.version_2_with_negative,
+                                      "the model's verification sample")
+
     @classmethod
     def load(cls, directory: str | Path) -> "QuestionAnswerer":
+        from textmaker.models.heads import SpanExtractor
+
         directory = Path(directory)
         parts = cls._load_parts(directory)
         network = SpanExtractor(parts.backbone, parts.settings["head"]["dropout"])
         cls._load_weights(network, parts.state, directory)
-        return cls(network, parts.preprocessor, parts.settings, parts.history, parts.metrics)
+        return cls(network, parts.preprocessor, parts.settings, parts.history, parts.metrics,
+                   verification_sample=parts.verification_sample)

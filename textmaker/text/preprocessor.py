@@ -30,14 +30,17 @@ class BertPreprocessor:
                 for e in self.tokenizer.encode_batch(texts, pairs, max_length=self.seq_len)]
 
     def config(self) -> dict:
-        return {"kind": self.kind, "seq_len": self.seq_len, "lowercase": self.tokenizer.lowercase}
+        return {"kind": self.kind, "seq_len": self.seq_len, "lowercase": self.tokenizer.lowercase,
+                "strip_accents": self.tokenizer.strip_accents}
 
     def save(self, directory: Path) -> None:
         shutil.copyfile(self.tokenizer.vocab_path, directory / "vocab.txt")
 
     @classmethod
     def load(cls, cfg: dict, directory: Path) -> "BertPreprocessor":
-        return cls(WordPieceTokenizer(directory / "vocab.txt", cfg["lowercase"]), cfg["seq_len"])
+        # textmaker 0.1 saved no strip_accents: its models strip them with lower-casing (None).
+        return cls(WordPieceTokenizer(directory / "vocab.txt", cfg["lowercase"], cfg.get("strip_accents")),
+                   cfg["seq_len"])
 
 
 class WordPreprocessor:

@@ -29,19 +29,22 @@ class Encoding:
 class WordPieceTokenizer:
     """Text (or text pairs) -> token ids, with [CLS]/[SEP], truncation and offsets."""
 
-    def __init__(self, vocab_path: str | Path, lowercase: bool = True):
+    def __init__(self, vocab_path: str | Path, lowercase: bool = True, strip_accents: bool | None = None):
+        """strip_accents: None follows `lowercase`, as BERT's uncased tokenizer does ("café" -> "cafe");
+        False keeps accents while lower-casing, as MediaPipe's and TFLite Task Library's on-device
+        BertTokenizer do, so that a model trained that way sees on the device what it was trained on."""
         vocab_path = Path(vocab_path)
         if not vocab_path.is_file():
             raise TextmakerError(f"{vocab_path}: no vocabulary file; a BERT model directory needs vocab.txt")
         self.vocab_path = vocab_path
         self.lowercase = lowercase
+        self.strip_accents = strip_accents
         self.vocab = read_lines(vocab_path)
         for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]"):
             if token not in self.vocab:
                 raise TextmakerError(f"{vocab_path}: the vocabulary has no {token} token; is it a BERT vocab.txt?")
-        # strip_accents follows lowercase, as in BERT's uncased models.
         self._tok: Tokenizer = BertWordPieceTokenizer(
-            str(vocab_path), lowercase=lowercase, strip_accents=None, clean_text=True,
+            str(vocab_path), lowercase=lowercase, strip_accents=strip_accents, clean_text=True,
             handle_chinese_chars=True,
         )._tokenizer
         self._tok.no_padding()
