@@ -103,6 +103,40 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.allclose(v, w, atol=1e-6), k
 
 
+def test_resume_mid_epoch_from_a_step_checkpoint_matches_an_uninterrupted_run(tmp_path, capsys):
+    rows, cpu = _rows(), torch.device("cpu")
+    cfg = TrainingConfig(epochs=2, batch_size=8, learning_rate=1e-3, progress=False, checkpoint_every_steps=3)
+    uninterrupted = _model()
+    Trainer(uninterrupted, _loss, 0, cfg, None, device=cpu).fit(rows)
+
+    killed = Trainer(_model(), _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=cpu)
+    real_checkpoint = killed._checkpoint
+
+    def checkpoint_then_die(optimizer, state, best):
+        real_checkpoint(optimizer, state, best)
+        if state["step"] == 6:  # mid first epoch: 8 batches an epoch
+            raise KeyboardInterrupt
+
+    killed._checkpoint = checkpoint_then_die
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(rows)
+    assert "--resume" in (tmp_path / "ck" / "RESUME.txt").read_text()
+    resumed = _model(seed=5)
+    Trainer(resumed, _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=cpu).fit(rows, resume=True)
+    assert "resuming from epoch 1, step 6 of 16" in capsys.readouterr().err
+    for (k, v), w in zip(uninterrupted.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(v, w, atol=1e-6), k
+
+
+def test_resume_with_other_training_data_is_refused(tmp_path):
+    cfg = TrainingConfig(epochs=1, batch_size=8, learning_rate=1e-3, progress=False)
+    Trainer(_model(), _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=torch.device("cpu")).fit(_rows())
+    other = _rows()[:-1]
+    with pytest.raises(TextmakerError, match="trained on other data"):
+        Trainer(_model(), _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck",
+                device=torch.device("cpu")).fit(other, resume=True)
+
+
 def test_resume_without_checkpoint_or_with_other_settings(tmp_path):
     with pytest.raises(TextmakerError, match="no checkpoint to resume"):
         _train(tmp_path / "none", resume=True)

@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after this many epochs without better validation accuracy")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--output", required=True, help="model directory to write")
+    train.add_argument("--output", required=True, help="model directory to write (new, empty, or with --overwrite "
+                                                       "a textmaker model)")
+    train.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
     train.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["onnx", "tflite"], default="onnx")
     ex.add_argument("--quantization", choices=["none", "float16", "dynamic", "int8"], default="none")
     ex.add_argument("--output", required=True, help="export directory to write")
+    ex.add_argument("--overwrite", action="store_true", help="replace the textmaker export already in OUTPUT")
     ex.add_argument("--representative-data", metavar="FILE",
                     help="labelled data (classification file or SQuAD JSON) to calibrate int8 and verify on; "
                          "default: the validation sample kept in MODEL_DIR at training time")
@@ -119,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--early-stopping", type=int, metavar="PATIENCE")
     qt.add_argument("--seed", type=int, default=0)
     qt.add_argument("--output", required=True)
+    qt.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
     qt.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints")
     qt.add_argument("--quiet", action="store_true")
 
@@ -139,11 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_before_data(args, task: str) -> None:
+    """Everything that can be wrong with the flags and the output, found before the data is read."""
+    from textmaker import presets
+    from textmaker.io import check_output
+    from textmaker.options import check_seq_len, check_training, positive_int
+
+    check_training(args.epochs, args.batch_size, args.learning_rate, getattr(args, "dropout", None),
+                   args.early_stopping, args.validation_split)
+    if args.validation and args.validation_split is not None:
+        raise TextmakerError("give --validation or --validation-split, not both")
+    preset = presets.resolve(args.model)
+    if task == "question_answerer" and preset["kind"] != "bert":
+        raise TextmakerError(f"--model {args.model}: question answering needs a BERT encoder")
+    check_seq_len(args.seq_len, preset["kind"], presets.max_positions(preset))
+    for option in ("query_len", "doc_stride"):
+        positive_int(option, getattr(args, option, None))
+    check_output(args.output, args.overwrite, args.resume)
+
+
 def _train_and_validation(args, path: str, load):
     """The training data and its validation data (a file, a split of the training data, or none)."""
     train = load(path, args)
-    if args.validation and args.validation_split:
-        raise TextmakerError("give --validation or --validation-split, not both")
     val = load(args.validation, args) if args.validation else None
     if args.validation_split:
         train, val = train.split(1 - args.validation_split, seed=args.seed)
@@ -152,8 +173,15 @@ def _train_and_validation(args, path: str, load):
 
 
 def cmd_classify_train(args) -> int:
+    from textmaker.io import output_lock
     from textmaker.tasks.classifier import TextClassifier
 
+    _check_before_data(args, "text_classifier")
+    with output_lock(args.output):
+        return _classify_train(args, TextClassifier)
+
+
+def _classify_train(args, TextClassifier) -> int:
     train, val = _train_and_validation(args, args.train_file, _load_data)
     output = Path(args.output)
     clf = TextClassifier.create(
@@ -198,8 +226,15 @@ def _load_squad(path: str, args=None):
 
 
 def cmd_qa_train(args) -> int:
+    from textmaker.io import output_lock
     from textmaker.tasks.question_answer import QuestionAnswerer
 
+    _check_before_data(args, "question_answerer")
+    with output_lock(args.output):
+        return _qa_train(args, QuestionAnswerer)
+
+
+def _qa_train(args, QuestionAnswerer) -> int:
     train, val = _train_and_validation(args, args.train_json, _load_squad)
     output = Path(args.output)
     qa = QuestionAnswerer.create(
@@ -258,15 +293,18 @@ def _load_model(directory: str, task: str):
 
 def cmd_export(args) -> int:
     from textmaker.export import Tolerance, export
+    from textmaker.io import check_output
     from textmaker.tasks.base import read_model_config
 
+    tolerance = Tolerance(args.min_agreement, args.max_drop)
+    check_output(args.output, args.overwrite)
     task = read_model_config(args.model_dir)["task"]
     model = _load_model(args.model_dir, task)
     data = None
     if args.representative_data:
         data = _load_data(args.representative_data, args, model.label_names) if task == "text_classifier" \
             else _load_squad(args.representative_data)
-    meta = export(model, args.output, args.format, args.quantization, data, Tolerance(args.min_agreement, args.max_drop))
+    meta = export(model, args.output, args.format, args.quantization, data, tolerance)
     print(json.dumps({k: meta[k] for k in ("format", "quantization", "size_bytes", "verification")}))
     return 0
 

@@ -27,24 +27,28 @@ def cross_entropy(logits: np.ndarray, y: Sequence[int]) -> float:
     return float(-log_softmax(logits.astype(np.float64))[np.arange(len(y)), y].mean()) if len(y) else 0.0
 
 
+DENSE_MATRIX_MAX = 1000
+
+
 def classification_report(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str],
                           loss: float | None = None) -> dict:
     """accuracy, per-class precision/recall/F1/support, macro averages, confusion matrix.
 
-    confusion_matrix[i][j] counts examples of true class i predicted as class j.
+    confusion_matrix[i][j] counts examples of true class i predicted as class j. Past
+    DENSE_MATRIX_MAX classes (a k x k matrix of 100,000 classes is 80 GB) it is given as
+    confusion_pairs instead: [true, predicted, count] for the pairs that occur.
     A class never predicted has precision 0 (and never present, recall 0), as scikit-learn's zero_division=0.
     """
     k = len(label_names)
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    tp = np.diag(cm).astype(float)
-    predicted, actual = cm.sum(0), cm.sum(1)
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    tp = np.bincount(y_true[y_true == y_pred], minlength=k).astype(float)
+    predicted, actual = np.bincount(y_pred, minlength=k), np.bincount(y_true, minlength=k)
     precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
     report = {
-        "examples": int(cm.sum()),
-        "accuracy": float(tp.sum() / max(cm.sum(), 1)),
+        "examples": int(len(y_true)),
+        "accuracy": float(tp.sum() / max(len(y_true), 1)),
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "macro_f1": float(f1.mean()),
@@ -52,25 +56,35 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], label_na
                              "f1": float(f1[i]), "support": int(actual[i])}
                       for i, name in enumerate(label_names)},
         "label_names": list(label_names),
-        "confusion_matrix": cm.tolist(),
     }
+    if k <= DENSE_MATRIX_MAX:
+        cm = np.zeros((k, k), dtype=np.int64)
+        np.add.at(cm, (y_true, y_pred), 1)
+        report["confusion_matrix"] = cm.tolist()
+    else:
+        pairs, counts = np.unique(np.stack([y_true, y_pred], 1), axis=0, return_counts=True)
+        report["confusion_pairs"] = [[int(t), int(p), int(c)] for (t, p), c in zip(pairs, counts)]
     if loss is not None:
         report = {"loss": float(loss), **report}
     return report
 
 
-def format_classification_report(r: dict) -> str:
-    width = max(8, *(len(n) for n in r["label_names"]))
+def format_classification_report(r: dict, max_classes: int = 50) -> str:
+    width = min(40, max(8, *(len(n) for n in r["label_names"][:max_classes])))
     lines = []
     if "loss" in r:
         lines.append(f"loss      {r['loss']:.4f}")
     lines += [f"accuracy  {r['accuracy']:.4f}  ({r['examples']} examples)", f"macro-F1  {r['macro_f1']:.4f}", "",
               f"{'class':<{width}}  precision  recall     f1  support"]
-    for name, m in r["per_class"].items():
+    for i, (name, m) in enumerate(r["per_class"].items()):
+        if i == max_classes:
+            lines.append(f"... {len(r['per_class']) - max_classes} more classes (all of them in metrics.json)")
+            break
         lines.append(f"{name:<{width}}  {m['precision']:9.4f}  {m['recall']:6.4f}  {m['f1']:.4f}  {m['support']:7d}")
-    lines += ["", "confusion matrix (rows: true, columns: predicted)"]
-    lines += ["  " + " ".join(f"{v:6d}" for v in row) + f"  {name}" for name, row in
-              zip(r["label_names"], r["confusion_matrix"])]
+    if len(r["label_names"]) <= 12:  # a matrix wider than a terminal is no help
+        lines += ["", "confusion matrix (rows: true, columns: predicted)"]
+        lines += ["  " + " ".join(f"{v:6d}" for v in row) + f"  {name}" for name, row in
+                  zip(r["label_names"], r["confusion_matrix"])]
     return "\n".join(lines)
 
 

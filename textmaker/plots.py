@@ -34,8 +34,15 @@ def plot_history(history: Sequence[dict], path: str | Path, metric: str = "accur
     return Path(path)
 
 
-def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence[str], path: str | Path) -> Path:
+MAX_PLOTTED_CLASSES = 50  # past this a picture is unreadable (and 1,000 classes made one 60,300 px square)
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]] | None, label_names: Sequence[str],
+                          path: str | Path) -> Path | None:
+    """The confusion matrix as a PNG, for up to MAX_PLOTTED_CLASSES classes (else None: metrics.json has it)."""
     k = len(label_names)
+    if matrix is None or k > MAX_PLOTTED_CLASSES:
+        return None
     fig, ax = plt.subplots(figsize=(max(4, 0.6 * k + 3), max(3.5, 0.6 * k + 2.5)))
     im = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(im, ax=ax)

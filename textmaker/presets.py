@@ -94,6 +94,22 @@ def _lowercase_of(path: Path) -> bool:
     return True
 
 
+def max_positions(preset: dict) -> int | None:
+    """The longest sequence a resolved preset's encoder takes (None: no position table, as AWE)."""
+    if preset["kind"] != "bert":
+        return None
+    if preset["source"] == "random":
+        return preset["config"].get("max_position_embeddings", 512)
+    import json
+
+    try:
+        config = json.loads((Path(preset["path"]) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise TextmakerError(f"{Path(preset['path']) / 'config.json'}: unreadable ({e})") from None
+    value = config.get("max_position_embeddings", 512) if isinstance(config, dict) else 512
+    return value if isinstance(value, int) else 512
+
+
 def describe() -> str:
     width = max(map(len, PRESETS))
     return "\n".join(f"{name:<{width}}  {p['description']}" for name, p in PRESETS.items())

@@ -10,9 +10,12 @@ validation, early stopping, the best weights, and checkpoints that resume.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +48,27 @@ class TrainingConfig:
     group_by_length: bool = True
     eval_batch_size: int = 64
     progress: bool = True
+    # Checkpoints (with a checkpoint_dir) after every epoch, and within one every so many minutes
+    # or steps, so that a kill loses minutes: a full SST-2 epoch on a CPU is many minutes.
+    checkpoint_every_minutes: float | None = 10.0
+    checkpoint_every_steps: int | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# Settings that must match for a checkpoint to be resumed (the rest may change, e.g. progress).
+RESUME_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_fraction", "max_grad_norm", "seed",
+               "group_by_length")
+
+
+def fingerprint(rows: Sequence[Row], config: TrainingConfig) -> str:
+    """What a checkpoint was trained on: the rows (ids and labels) and the settings that shape training."""
+    h = hashlib.sha256()
+    h.update(json.dumps({k: getattr(config, k) for k in RESUME_KEYS}, sort_keys=True).encode())
+    for r in rows:
+        h.update(json.dumps(r, sort_keys=True).encode())
+    return h.hexdigest()[:16]
 
 
 def lr_at(step: int, total: int, base: float, warmup_fraction: float) -> float:
@@ -100,20 +121,27 @@ class Trainer:
         lengths = [len(r["input_ids"]) for r in rows]
         steps_per_epoch = math.ceil(len(rows) / c.batch_size)
         total_steps = steps_per_epoch * c.epochs
-        state = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": None, "bad_epochs": 0}
+        self.fingerprint = fingerprint(rows, c) if self.checkpoint_dir is not None else None
+        state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "sums": {"loss": 0.0}, "seen": 0, "seconds": 0.0,
+                 "best_score": None, "best_epoch": None, "bad_epochs": 0}
         best_weights = None
         if resume:
             state, best_weights = self._restore(optimizer)
+            print(f"resuming from epoch {state['epoch'] + 1}, step {state['step']} of {total_steps} "
+                  f"({self.checkpoint_dir})", file=sys.stderr, flush=True)
+        last_checkpoint = (time.monotonic(), state["step"])
         for epoch in range(state["epoch"], c.epochs):
-            # Seeds per epoch, not per run, so a resumed run draws what an uninterrupted one would.
-            torch.manual_seed(c.seed * 1000 + epoch)
+            # Seeds per epoch, not per run, so a resumed run draws what an uninterrupted one would
+            # (mid-epoch, the checkpoint's RNG state takes over from the seed).
+            if state["batch_in_epoch"] == 0:
+                torch.manual_seed(c.seed * 1000 + epoch)
             batches = batch_order(lengths, c.batch_size, random.Random(c.seed * 1000 + epoch), c.group_by_length)
             model.train()
-            sums: dict[str, float] = {"loss": 0.0}
-            seen, t0 = 0, time.perf_counter()
-            bar = tqdm(total=len(rows), unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}", disable=not c.progress,
-                       dynamic_ncols=True, leave=True)
-            for b in batches:
+            sums, seen, t0 = state["sums"], state["seen"], time.perf_counter() - state["seconds"]
+            bar = tqdm(total=len(rows), initial=seen, unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}",
+                       disable=not c.progress, dynamic_ncols=True, leave=True)
+            for n in range(state["batch_in_epoch"], len(batches)):
+                b = batches[n]
                 batch = to_device(pad_batch([rows[i] for i in b], self.pad_id), self.device)
                 for g in optimizer.param_groups:
                     g["lr"] = lr_at(state["step"], total_steps, c.learning_rate, c.warmup_fraction)
@@ -129,6 +157,11 @@ class Trainer:
                 seen += len(b)
                 bar.update(len(b))
                 bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}")
+                if self.checkpoint_dir is not None and n + 1 < len(batches) and self._due(last_checkpoint, state):
+                    state.update(epoch=epoch, batch_in_epoch=n + 1, sums=sums, seen=seen,
+                                 seconds=time.perf_counter() - t0)
+                    self._checkpoint(optimizer, state, best_weights)
+                    last_checkpoint = (time.monotonic(), state["step"])
             bar.close()
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
@@ -136,7 +169,7 @@ class Trainer:
             if self.validate is not None:
                 record.update({f"val_{k}": v for k, v in self.validate(model).items()})
             self.history.append(record)
-            state["epoch"] = epoch + 1
+            state.update(epoch=epoch + 1, batch_in_epoch=0, sums={"loss": 0.0}, seen=0, seconds=0.0)
             stop = False
             if self.validate is not None:
                 score = self._score(record)
@@ -150,6 +183,7 @@ class Trainer:
                 tqdm.write(_epoch_line(record))
             if self.checkpoint_dir is not None:
                 self._checkpoint(optimizer, state, best_weights)
+                last_checkpoint = (time.monotonic(), state["step"])
             if stop:
                 if c.progress:
                     tqdm.write(f"early stopping: no better val_{self.monitor} for {state['bad_epochs']} epochs")
@@ -158,6 +192,12 @@ class Trainer:
             model.load_state_dict(best_weights)
             self.best_epoch = state["best_epoch"]
         return self.history
+
+    def _due(self, last: tuple[float, int], state: dict) -> bool:
+        c = self.config
+        minutes = c.checkpoint_every_minutes is not None and time.monotonic() - last[0] >= 60 * c.checkpoint_every_minutes
+        steps = c.checkpoint_every_steps is not None and state["step"] - last[1] >= c.checkpoint_every_steps
+        return minutes or steps
 
     # ---- checkpoints: safetensors for tensors, JSON for the rest, never pickle ----
 
@@ -168,24 +208,42 @@ class Trainer:
                 save_file(_contiguous(best_weights), d / "best.safetensors")
             tensors, meta = _flatten_optimizer(optimizer.state_dict())
             save_file(tensors, d / "optimizer.safetensors")
+            save_file({"cpu": torch.get_rng_state()}, d / "rng.safetensors")  # dropout's draws, mid-epoch
             write_json(d / "trainer_state.json", {**state, "history": self.history, "optimizer": meta,
-                                                  "config": self.config.to_dict()})
+                                                  "config": self.config.to_dict(), "fingerprint": self.fingerprint})
+            (d / "RESUME.txt").write_text(
+                f"An unfinished training run's checkpoint (epoch {state['epoch'] + (state['batch_in_epoch'] > 0)}, "
+                f"step {state['step']}).\nTo continue it, run the same command again with --resume "
+                f"(Python: resume=True); the data and settings must be the same.\n", encoding="utf-8")
 
     def _restore(self, optimizer: torch.optim.Optimizer) -> tuple[dict, dict | None]:
         d = self.checkpoint_dir
         if d is None or not (d / "trainer_state.json").is_file():
             raise TextmakerError(f"{d}: no checkpoint to resume from; train without --resume first")
-        saved = read_json(d / "trainer_state.json")
-        for key in ("epochs", "batch_size", "learning_rate", "seed"):
-            if saved["config"][key] != getattr(self.config, key):
-                raise TextmakerError(f"{d}: the checkpoint was trained with {key}={saved['config'][key]}, "
-                                     f"not {getattr(self.config, key)}; resume with the same settings")
-        self.model.load_state_dict(load_file(d / "model.safetensors", device=str(self.device)))
-        optimizer.load_state_dict(_unflatten_optimizer(load_file(d / "optimizer.safetensors"), saved["optimizer"]))
+        try:
+            saved = read_json(d / "trainer_state.json")
+            for key in RESUME_KEYS:
+                if key in saved["config"] and saved["config"][key] != getattr(self.config, key):
+                    raise TextmakerError(f"{d}: the checkpoint was trained with {key}={saved['config'][key]}, "
+                                         f"not {getattr(self.config, key)}; resume with the same settings")
+            if saved.get("fingerprint") not in (None, self.fingerprint):
+                raise TextmakerError(f"{d}: the checkpoint was trained on other data; resume with the same "
+                                     f"training data, or train afresh without --resume")
+            self.model.load_state_dict(load_file(d / "model.safetensors", device=str(self.device)))
+            optimizer.load_state_dict(_unflatten_optimizer(load_file(d / "optimizer.safetensors"),
+                                                           saved["optimizer"]))
+            if (d / "rng.safetensors").is_file():
+                torch.set_rng_state(load_file(d / "rng.safetensors")["cpu"])
+            best = load_file(d / "best.safetensors") if (d / "best.safetensors").is_file() else None
+            state = {k: saved[k] for k in ("epoch", "step", "best_score", "best_epoch", "bad_epochs")}
+        except (KeyError, ValueError, RuntimeError, OSError) as e:
+            if isinstance(e, TextmakerError):
+                raise
+            raise TextmakerError(f"{d}: the checkpoint is damaged ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                                 f"train afresh without --resume") from None
         self.history = saved["history"]
-        best = load_file(d / "best.safetensors") if (d / "best.safetensors").is_file() else None
-        state = {k: saved[k] for k in ("epoch", "step", "best_score", "best_epoch", "bad_epochs")}
-        log.info("resuming from %s after epoch %d", d, state["epoch"])
+        state.update({k: saved.get(k, default) for k, default in
+                      (("batch_in_epoch", 0), ("sums", {"loss": 0.0}), ("seen", 0), ("seconds", 0.0))})
         return state, best
 
 

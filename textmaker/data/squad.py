@@ -68,10 +68,18 @@ class QADataset:
             raise TextmakerError(f"{path}: not SQuAD JSON; expected an object with a \"data\" list of articles")
         records = []
         for a, article in enumerate(raw["data"]):
+            _expect(article, dict, f"data[{a}]", path, "an article object with \"paragraphs\"")
             title = article.get("title", f"article {a + 1}")
-            for p, para in enumerate(article.get("paragraphs", [])):
+            paragraphs = _expect(article.get("paragraphs", []), list, f"data[{a}].paragraphs", path,
+                                 "a list of paragraphs")
+            for p, para in enumerate(paragraphs):
+                _expect(para, dict, f"data[{a}].paragraphs[{p}]", path, "a paragraph object with \"context\" and \"qas\"")
                 context = para.get("context")
-                for q in para.get("qas", []):
+                qas = _expect(para.get("qas", []), list, f"data[{a}].paragraphs[{p}].qas", path, "a list of questions")
+                for i, q in enumerate(qas):
+                    where = f"data[{a}].paragraphs[{p}].qas[{i}]"
+                    _expect(q, dict, where, path, "a question object")
+                    _expect(q.get("answers", []), list, f"{where}.answers", path, "a list of answers")
                     qid = q.get("id", f"{title}/{p}/{len(records)}")
                     if not isinstance(context, str) or not context.strip():
                         raise TextmakerError(f"{path}: question {qid} has no context (article {title!r}, "
@@ -161,6 +169,14 @@ class QADataset:
         answerable = sum(not e.is_impossible for e in self.examples)
         return (f"{self.source}: {len(self)} questions over {len(self.articles)} articles, {answerable} answerable"
                 + (f", {self.skipped} skipped for bad answers" if self.skipped else ""))
+
+
+def _expect(value, kind: type, where: str, path, what: str):
+    """A SQuAD node of the expected JSON type, or an error naming its JSON path."""
+    if not isinstance(value, kind):
+        found = {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+        raise TextmakerError(f"{path}: {where} is {found}, expected {what} (SQuAD JSON: data[].paragraphs[].qas[])")
+    return value
 
 
 def _answer(a: dict, context: str, qid: str) -> Answer:

@@ -20,6 +20,53 @@ from textmaker.data.readers import read_text, require_file
 from textmaker.errors import TextmakerError
 
 
+csv.field_size_limit(2**31 - 1)  # a long review in one field is data, not an error (default limit: 128 KiB)
+
+MANY_CLASSES = 100  # past this, say so: an id or a free-text column chosen as the label is a common slip
+
+
+def normalize_label(value, origin: str) -> str:
+    """One spelling per class: "1", "1.0" and " 1 " are one class, "True" and "true" another.
+    A label must be one line of text: labels.txt and the exported model's metadata hold one per line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value != value:
+        return ""  # NaN: a missing label
+    label = str(value).strip()
+    if isinstance(value, (int, float)) or _is_number(label):
+        number = float(label)
+        if number.is_integer() and abs(number) < 2**53:
+            return str(int(number))
+        return repr(number)
+    if label.lower() in ("true", "false"):
+        return label.lower()
+    if any(c in label for c in "\n\r\x00"):
+        raise TextmakerError(f"{origin}: label {label!r} spans lines or holds a NUL; a label is one line of text")
+    return label
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return s.lower() not in ("nan", "inf", "-inf", "infinity", "-infinity", "+inf")
+
+
+def check_text(text, origin: str) -> str:
+    """A text is a non-empty string of text: not a number, not NaN, not binary content."""
+    if isinstance(text, bytes):
+        raise TextmakerError(f"{origin}: the text is bytes, not a string; decode it first")
+    if not isinstance(text, str):
+        what = "missing (NaN)" if isinstance(text, float) and text != text else f"a {type(text).__name__}"
+        raise TextmakerError(f"{origin}: the text is {what}, not a string; fill it in or remove the row")
+    if "\x00" in text:
+        raise TextmakerError(f"{origin}: the text holds NUL bytes (binary content?); textmaker reads text files")
+    if not text.strip():
+        raise TextmakerError(f"{origin}: empty text; remove the row or fill it in")
+    return text
+
+
 def _sorted_labels(labels: set[str]) -> list[str]:
     # "2" before "10": numeric labels sort as numbers.
     if all(_is_int(x) for x in labels):
@@ -51,8 +98,7 @@ class TextDataset:
         if not self.texts:
             raise TextmakerError(f"{self.source}: the data set is empty; give at least one labelled text")
         for text, origin in zip(self.texts, self.origins):
-            if not isinstance(text, str) or not text.strip():
-                raise TextmakerError(f"{origin}: empty text; remove the row or fill it in")
+            check_text(text, origin)
         known = set(self.label_names)
         if len(known) != len(self.label_names):
             raise TextmakerError(f"{self.source}: label names repeat: {self.label_names}")
@@ -67,13 +113,21 @@ class TextDataset:
     @classmethod
     def from_lists(cls, texts: Sequence[str], labels: Sequence, label_names: Sequence[str] | None = None,
                    source: str = "<lists>", origins: list[str] | None = None) -> "TextDataset":
-        labels = ["" if x is None else str(x).strip() for x in labels]
+        texts, labels = list(texts), list(labels)
+        if len(texts) != len(labels):
+            raise TextmakerError(f"{source}: {len(texts)} texts but {len(labels)} labels; give one label per text")
         origins = origins or [f"{source} row {i + 1}" for i in range(len(labels))]
+        labels = ["" if x is None else normalize_label(x, o) for x, o in zip(labels, origins)]
         for label, origin in zip(labels, origins):
             if label == "":
                 raise TextmakerError(f"{origin}: empty label; every text needs a label")
-        names = [str(x) for x in label_names] if label_names is not None else _sorted_labels(set(labels))
-        return cls(list(texts), labels, names, origins, source)
+        kinds = {"true/false" if x in ("true", "false") else "numbers" if _is_number(x) else "words" for x in labels}
+        if {"true/false", "numbers"} <= kinds and "words" not in kinds:
+            first = next(o for x, o in zip(labels, origins) if x in ("true", "false"))
+            raise TextmakerError(f"{first}: the labels mix true/false with numbers; use one or the other")
+        names = ([normalize_label(x, source) for x in label_names] if label_names is not None
+                 else _sorted_labels(set(labels)))
+        return cls(texts, labels, names, origins, source)
 
     @classmethod
     def from_csv(cls, path: str | Path, text_column: str = "text", label_column: str = "label",
@@ -107,10 +161,10 @@ class TextDataset:
                 line = reader.line_num
                 if not row or all(not c.strip() for c in row):
                     continue
-                if len(row) <= max(cols.values()):
+                if len(row) != len(header):
                     raise TextmakerError(
-                        f"{path} line {line}: {len(row)} fields, expected {len(header)}; "
-                        f"check the delimiter and quoting"
+                        f"{path} line {line}: {len(row)} fields, expected {len(header)} as in the header; "
+                        f"quote fields that hold the delimiter, or check --delimiter"
                     )
                 texts.append(row[cols["text"]])
                 labels.append(row[cols["label"]])
@@ -166,11 +220,13 @@ class TextDataset:
                 raise TextmakerError(f"{path}: no sub-folder {c!r}; the sub-folders are {found}")
         texts, labels, origins = [], [], []
         for c in classes:
-            for f in sorted((path / c).iterdir()):
-                if f.is_file() and not f.name.startswith("."):
-                    texts.append(read_text(f, encoding))
-                    labels.append(c)
-                    origins.append(str(f))
+            files = [f for f in sorted((path / c).iterdir()) if f.is_file() and not f.name.startswith(".")]
+            if not files:
+                raise TextmakerError(f"{path / c}: the class folder is empty; add text files or remove it")
+            for f in files:
+                texts.append(read_text(f, encoding))
+                labels.append(c)
+                origins.append(str(f))
         if not texts:
             raise TextmakerError(f"{path}: no text files in the class sub-folders {list(classes)}")
         return cls.from_lists(texts, labels, label_names or list(classes), str(path), origins)
@@ -181,9 +237,8 @@ class TextDataset:
         for name, role in ((text_column, "text"), (label_column, "label")):
             if name not in df.columns:
                 raise TextmakerError(f"DataFrame: no {role} column {name!r}; the columns are {list(df.columns)}")
-        origins = [f"DataFrame index {i}" for i in df.index]
-        texts = ["" if t is None or t != t else str(t) for t in df[text_column]]  # t != t: NaN
-        return cls.from_lists(texts, list(df[label_column]), label_names, "DataFrame", origins)
+        origins = [f"DataFrame index {i} (column {text_column!r})" for i in df.index]
+        return cls.from_lists(list(df[text_column]), list(df[label_column]), label_names, "DataFrame", origins)
 
     @classmethod
     def from_path(cls, path: str | Path, text_column: str = "text", label_column: str = "label",
@@ -225,11 +280,18 @@ class TextDataset:
         counts = Counter(self.labels)
         return {name: counts.get(name, 0) for name in self.label_names}
 
-    def summary(self) -> str:
+    def summary(self, max_lines: int = 20) -> str:
+        """Class counts; past max_lines classes, the largest and a line for the rest."""
         counts = self.class_counts()
-        width = max(len(n) for n in counts)
+        shown = sorted(counts, key=lambda n: -counts[n])[:max_lines] if len(counts) > max_lines else list(counts)
+        width = min(max(len(n) for n in shown), 40)
         lines = [f"{self.source}: {len(self)} texts, {len(counts)} classes"]
-        lines += [f"  {name:<{width}}  {n:>7}  {100 * n / len(self):5.1f}%" for name, n in counts.items()]
+        lines += [f"  {name[:40]:<{width}}  {counts[name]:>7}  {100 * counts[name] / len(self):5.1f}%" for name in shown]
+        if len(shown) < len(counts):
+            rest = len(self) - sum(counts[n] for n in shown)
+            lines.append(f"  ... {len(counts) - len(shown)} more classes with {rest} texts")
+        if len(counts) > MANY_CLASSES:
+            lines.append(f"  warning: {len(counts)} classes; is the label column right? (--label-column)")
         return "\n".join(lines)
 
     def _subset(self, idx: list[int], source: str) -> "TextDataset":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from textmaker.errors import TextmakerError
 from textmaker.export import formats, signatures
-from textmaker.io import read_json, read_lines
+from textmaker.io import read_json, recover
 from textmaker.tasks.classifier import TextClassifier
 from textmaker.tasks.question_answer import QuestionAnswerer
 from textmaker.text.preprocessor import PREPROCESSORS
@@ -21,6 +21,7 @@ TASKS = {cls.task_name: cls for cls in (TextClassifier, QuestionAnswerer)}
 
 
 def is_export_dir(directory: str | Path) -> bool:
+    recover(directory)  # an export killed between its two renames left the previous one beside it
     return (Path(directory) / "metadata.json").is_file() and not (Path(directory) / "model.safetensors").is_file()
 
 
@@ -42,7 +43,7 @@ def load_exported(directory: str | Path, task: str | None = None, threads: int |
     preprocessor = PREPROCESSORS[pre["kind"]].load(pre, directory)
     runner = formats.runner(meta["format"], directory / meta["file"], signatures.from_metadata(meta), threads)
     if meta["task"] == TextClassifier.task_name:
-        return TextClassifier(None, preprocessor, read_lines(directory / "labels.txt"), meta, runner=runner)
+        return TextClassifier(None, preprocessor, meta["label_names"], meta, runner=runner)
     return QuestionAnswerer(None, preprocessor, meta, runner=runner)
 
 

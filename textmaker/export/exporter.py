@@ -28,7 +28,7 @@ from textmaker.export import formats, signatures
 from textmaker.export.exported import load_exported
 from textmaker.export.job import Job
 from textmaker.export.quantization import QuantizationConfig
-from textmaker.io import atomic_directory, write_json, write_lines
+from textmaker.io import atomic_directory, check_output, output_lock, write_json, write_lines
 from textmaker.metrics import f1_score, log_softmax, max_over_golds, squad_evaluate
 from textmaker.tasks.classifier import TextClassifier
 
@@ -74,11 +74,11 @@ def export(task, directory: str | Path, format: str = "onnx", quantization=None,
     sample, origin = _sample(task, representative_data, max_samples)
     labelled = origin != "text made from the vocabulary"
     rows, windows = _rows(task, sample)
-    directory = Path(directory)
+    directory = check_output(directory, overwrite=True, flag="export directory")
     if verbose:  # conversion and verification take from seconds to minutes
         print(f"exporting {format} {q.mode} to {directory}, then checking it against the trained model on "
               f"{len(sample)} examples of {origin}, one at a time ...", file=sys.stderr, flush=True)
-    with atomic_directory(directory) as tmp:
+    with output_lock(directory), atomic_directory(directory) as tmp:
         task.preprocessor.save(tmp)
         meta = {"textmaker_version": __version__, "task": task.task_name, "format": format, "file": fmt.file,
                 "quantization": q.mode, "signature": signatures.to_metadata(sig),

@@ -23,6 +23,9 @@ class AweConfig(DictConfig):
     wordvec_dim: int = 16
     pad_token_id: int = 0
 
+    def parameters(self) -> int:
+        return self.vocab_size * self.wordvec_dim + self.wordvec_dim * (self.wordvec_dim + 1)
+
 
 class AverageWordEmbedding(nn.Module):
     """input ids -> (word vectors [B, T, D], pooled [B, D]); same contract as BertModel."""

@@ -46,6 +46,18 @@ class BertConfig(DictConfig):
     def to_dict(self) -> dict:
         return {**super().to_dict(), "architectures": ["BertModel"]}
 
+    def parameters(self) -> int:
+        h, i = self.hidden_size, self.intermediate_size
+        return (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h + \
+            self.num_hidden_layers * (4 * h * h + 2 * h * i)
+
+    def check(self, source: str) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise TextmakerError(f"{source}: hidden_size {self.hidden_size} is not a multiple of "
+                                 f"num_attention_heads {self.num_attention_heads}")
+        if self.hidden_act not in _ACTIVATIONS:
+            raise TextmakerError(f"{source}: hidden_act {self.hidden_act!r} is not one of {sorted(_ACTIVATIONS)}")
+
 
 _ACTIVATIONS = {
     "gelu": lambda x: F.gelu(x),
@@ -203,10 +215,14 @@ class BertModel(nn.Module):
         config_path = directory / "config.json"
         if not config_path.is_file():
             raise TextmakerError(f"{directory}: not a BERT model directory (no config.json)")
-        raw = read_json(config_path)
-        if raw.get("model_type", "bert") != "bert":
-            raise TextmakerError(f"{config_path}: model_type is {raw.get('model_type')!r}; only BERT encoders load")
-        model = cls(BertConfig.from_dict(raw))
+        try:
+            raw = read_json(config_path)
+        except ValueError as e:
+            raise TextmakerError(f"{config_path}: not valid JSON ({e})") from None
+        if not isinstance(raw, dict) or raw.get("model_type", "bert") != "bert":
+            model_type = raw.get("model_type") if isinstance(raw, dict) else None
+            raise TextmakerError(f"{config_path}: model_type is {model_type!r}; only BERT encoders load")
+        model = cls(BertConfig.from_dict(raw, str(config_path)))
         missing, unexpected = model.load_state_dict_report(load_weights(directory))
         if missing:
             log.warning("%s: weights missing from the checkpoint (left at random init): %s", directory, missing)
@@ -229,19 +245,46 @@ class BertModel(nn.Module):
         return sorted(result.missing_keys), sorted(result.unexpected_keys)
 
 
+def read_safetensors(path: Path, expected: dict[str, torch.Size] | None = None) -> dict[str, torch.Tensor]:
+    """A safetensors file, with one line naming it when it is damaged, or (with `expected`) when its
+    header's shapes disagree with the model's: checked from the header, before the data is read."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    try:
+        if expected is not None:
+            with safe_open(str(path), framework="pt") as f:
+                for name in f.keys():
+                    shape = tuple(f.get_slice(name).get_shape())
+                    if name in expected and tuple(expected[name]) != shape:
+                        raise TextmakerError(f"{path}: {name} has shape {shape}, config.json says "
+                                             f"{tuple(expected[name])}; the two files do not belong together")
+        return load_file(path)
+    except (SafetensorError, OSError) as e:
+        raise TextmakerError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0]}); the file is "
+                             f"damaged: save or train the model again") from None
+
+
 def load_weights(directory: Path) -> dict[str, torch.Tensor]:
     """Weights from model.safetensors, else a weights-only pytorch_model.bin (never unpickles code)."""
-    from safetensors.torch import load_file
+    import pickle
+    import warnings
 
     st = directory / "model.safetensors"
     if st.is_file():
-        return load_file(st)
+        return read_safetensors(st)
     bin_path = directory / "pytorch_model.bin"
     if bin_path.is_file():
         try:
-            return torch.load(bin_path, map_location="cpu", weights_only=True)
-        except Exception as e:  # weights_only refuses anything but tensors
-            raise TextmakerError(f"{bin_path}: cannot be read as plain weights ({e}); convert it to safetensors") from None
+            with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's to act on
+                warnings.simplefilter("ignore")
+                return torch.load(bin_path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # weights_only refuses anything but tensors: nothing ran
+            raise TextmakerError(f"{bin_path}: holds pickled code; textmaker loads only safetensors or "
+                                 f"weights-only files (nothing in it was run)") from None
+        except Exception as e:
+            raise TextmakerError(f"{bin_path}: cannot be read as weights ({str(e).splitlines()[0]}); "
+                                 f"convert it to safetensors") from None
     raise TextmakerError(f"{directory}: no model.safetensors or pytorch_model.bin")
 
 

@@ -43,11 +43,11 @@ def backbone_spec(backbone: nn.Module) -> dict:
     return backbone.config.to_dict()
 
 
-def from_spec(spec: dict) -> nn.Module:
-    """An untrained backbone of a saved shape; its weights come from model.safetensors."""
-    kind = spec.get("model_type")
+def from_spec(spec: dict, source: str = "config.json") -> nn.Module:
+    """An untrained backbone of a saved shape (checked first); its weights come from model.safetensors."""
+    kind = spec.get("model_type") if isinstance(spec, dict) else None
     if kind == "bert":
-        return BertModel(BertConfig.from_dict(spec))
+        return BertModel(BertConfig.from_dict(spec, source))
     if kind == "average_word_embedding":
-        return AverageWordEmbedding(AweConfig.from_dict(spec))
-    raise TextmakerError(f"unknown backbone model_type {kind!r} in config.json")
+        return AverageWordEmbedding(AweConfig.from_dict(spec, source))
+    raise TextmakerError(f"{source}: unknown backbone model_type {kind!r}; the file is damaged")

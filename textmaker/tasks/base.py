@@ -17,6 +17,7 @@ plus what the task adds (labels.txt, metrics.json, history.json, plots).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 from textmaker import __version__
 from textmaker.batching import run_batches
 from textmaker.errors import TextmakerError
-from textmaker.io import atomic_directory, read_json, write_json, write_text
+from textmaker.io import atomic_directory, check_output, output_lock, read_json, recover, write_json, write_text
 from textmaker.text.preprocessor import PREPROCESSORS
 
 TASK_COMMANDS = {"text_classifier": "TextClassifier / `textmaker classify`",
@@ -81,8 +82,8 @@ class Task:
         from safetensors.torch import save_file
 
         network = self._require_network("save")
-        directory = Path(directory)
-        with atomic_directory(directory) as tmp:
+        directory = check_output(directory, overwrite=True, flag="save directory")
+        with output_lock(directory), atomic_directory(directory) as tmp:
             write_json(tmp / "config.json", self._config_json())
             state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
             save_file(state, tmp / "model.safetensors", metadata={"format": "pt", "task": self.task_name})
@@ -104,29 +105,48 @@ class Task:
 
     @classmethod
     def _load_parts(cls, directory: Path) -> "SavedParts":
-        """What every saved task holds; the task builds its head on the backbone and loads the weights."""
-        from safetensors.torch import load_file
-
+        """What every saved task holds; the task builds its head on the backbone and loads the weights.
+        A damaged config.json is one line naming it, before anything is allocated."""
         from textmaker.models import factory
 
         config = cls.read_config(directory)
-        pre_cfg = config["preprocessor"]
+        with settings_of(directory):
+            pre_cfg = config["preprocessor"]
+            preprocessor = PREPROCESSORS[pre_cfg["kind"]].load(pre_cfg, directory)
+            settings = {k: v for k, v in config.items() if k not in _SAVE_ONLY_KEYS}
+            backbone = factory.from_spec(config["backbone"], str(directory / "config.json"))
         extra = {k: read_json(directory / f"{k}.json") if (directory / f"{k}.json").is_file() else None
                  for k in ("history", "metrics")}
-        return SavedParts(settings={k: v for k, v in config.items() if k not in _SAVE_ONLY_KEYS},
-                          backbone=factory.from_spec(config["backbone"]),
-                          preprocessor=PREPROCESSORS[pre_cfg["kind"]].load(pre_cfg, directory),
-                          state=load_file(directory / "model.safetensors"),
+        return SavedParts(settings=settings, backbone=backbone, preprocessor=preprocessor,
                           history=extra["history"], metrics=extra["metrics"],
                           verification_sample=read_verification_sample(directory))
 
     @staticmethod
-    def _load_weights(network, state: dict, directory: Path) -> None:
-        try:
-            network.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            first = str(e).splitlines()[0]
-            raise TextmakerError(f"{directory}/model.safetensors does not match config.json ({first})") from None
+    def _load_weights(network, directory: Path) -> None:
+        """model.safetensors into the network built from config.json; the shapes are compared from the
+        file's header before its data is read."""
+        from textmaker.models.bert import read_safetensors
+
+        path = directory / "model.safetensors"
+        own = {k: v.shape for k, v in network.state_dict().items()}
+        state = read_safetensors(path, own)
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise TextmakerError(f"{path}: does not match config.json (missing {missing[:3]}, unexpected "
+                                 f"{unexpected[:3]}); the two files do not belong together")
+        network.load_state_dict(state, strict=True)
+
+
+@contextlib.contextmanager
+def settings_of(directory: Path):
+    """Reading a saved model's settings: a missing or malformed one is one line naming config.json."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        if isinstance(e, TextmakerError):
+            raise
+        raise TextmakerError(f"{directory / 'config.json'}: a required setting is missing or malformed "
+                             f"({type(e).__name__}: {e}); the file is damaged: save or train the model again") from None
 
 
 # config.json keys written by Task.save itself, as opposed to the task's own settings.
@@ -138,7 +158,6 @@ class SavedParts:
     settings: dict  # the task's own config.json settings (head, training, windows, ...)
     backbone: object  # a torch module built from config.json, weights not loaded yet
     preprocessor: object
-    state: dict  # model.safetensors
     history: list | None
     metrics: dict | None
     verification_sample: list[dict] | None
@@ -162,6 +181,7 @@ def read_verification_sample(directory: Path) -> list[dict] | None:
 def read_model_config(directory: str | Path, task: str | None = None) -> dict:
     """config.json of a trained model directory; with `task`, it must hold that task."""
     directory = Path(directory)
+    recover(directory)  # a save killed between its two renames left the previous model beside it
     if not directory.is_dir():
         raise TextmakerError(f"{directory}: no such model directory")
     path = directory / "config.json"

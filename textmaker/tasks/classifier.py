@@ -19,9 +19,11 @@ from textmaker.data.text_dataset import TextDataset
 from textmaker.errors import TextmakerError
 from textmaker.io import read_lines, write_json, write_lines
 from textmaker.metrics import classification_report, cross_entropy, softmax
+from textmaker.options import check_seq_len, check_training, positive_int
 from textmaker.plots import plot_confusion_matrix, plot_history
 from textmaker.presets import DEFAULT_PRESET
-from textmaker.tasks.base import Task
+from textmaker.tasks.base import Task, settings_of
+from textmaker.text.words import SPECIAL_TOKENS
 
 if TYPE_CHECKING:
     from textmaker.training import TrainingConfig
@@ -82,13 +84,17 @@ class TextClassifier(Task):
         if len(train_data.label_names) < 2 or len([n for n in train_data.class_counts().values() if n]) < 2:
             raise TextmakerError(f"{train_data.source}: only one class ({train_data.labels[0]!r}) in the training "
                                  f"data; a classifier needs examples of at least two")
+        check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience)
         preset = presets.resolve(model)
+        check_seq_len(seq_len, preset["kind"], presets.max_positions(preset))
+        positive_int("vocab_size", vocab_size, len(SPECIAL_TOKENS) + 1)
+        positive_int("wordvec_dim", wordvec_dim)
         train_data, sample, origin = _verification_sample(train_data, validation_data, seed)
         d = {**DEFAULTS[preset["kind"]], **preset.get("defaults", {}).get(cls.task_name, {})}
-        seq_len = seq_len or d["seq_len"]
-        dropout = d["dropout"] if dropout is None else dropout
-        train_cfg = TrainingConfig(epochs=epochs or d["epochs"], batch_size=batch_size or d["batch_size"],
-                                   learning_rate=learning_rate or d["learning_rate"], seed=seed,
+        pick = lambda value, key: d[key] if value is None else value  # noqa: E731  (0 is not "default")
+        seq_len, dropout = pick(seq_len, "seq_len"), pick(dropout, "dropout")
+        train_cfg = TrainingConfig(epochs=pick(epochs, "epochs"), batch_size=pick(batch_size, "batch_size"),
+                                   learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
                                    early_stopping_patience=early_stopping_patience, progress=progress)
         torch.manual_seed(seed)  # the head's initial weights
         backbone, preprocessor = factory.from_preset(
@@ -202,7 +208,7 @@ class TextClassifier(Task):
         if output_dir is not None:
             output_dir = Path(output_dir)
             write_json(output_dir / "metrics.json", report)
-            plot_confusion_matrix(report["confusion_matrix"], self.label_names, output_dir / "confusion_matrix.png")
+            plot_confusion_matrix(report.get("confusion_matrix"), self.label_names, output_dir / "confusion_matrix.png")
         return report
 
     # ---- save / load ----
@@ -214,7 +220,7 @@ class TextClassifier(Task):
         if self.history:
             plot_history(self.history, directory / "training_curves.png")
         if "validation" in self.metrics:
-            plot_confusion_matrix(self.metrics["validation"]["confusion_matrix"], self.label_names,
+            plot_confusion_matrix(self.metrics["validation"].get("confusion_matrix"), self.label_names,
                                   directory / "confusion_matrix.png")
 
     def verification_data(self) -> TextDataset | None:
@@ -231,13 +237,19 @@ class TextClassifier(Task):
 
         directory = Path(directory)
         parts = cls._load_parts(directory)
-        labels = read_lines(directory / "labels.txt") if (directory / "labels.txt").is_file() else []
-        if not labels:
-            raise TextmakerError(f"{directory}: labels.txt is missing or empty")
-        network = SequenceClassifier(parts.backbone, len(labels), parts.settings["head"]["dropout"])
-        cls._load_weights(network, parts.state, directory)
-        return cls(network, parts.preprocessor, labels, parts.settings, parts.history, parts.metrics,
-                   verification_sample=parts.verification_sample)
+        # config.json keeps the label names as JSON strings, which any label survives; labels.txt
+        # (one per line, for people and runtimes) is the fallback for hand-made directories.
+        labels = parts.settings.get("label_names")
+        if labels is None and (directory / "labels.txt").is_file():
+            labels = read_lines(directory / "labels.txt")
+        if not labels or not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise TextmakerError(f"{directory}/config.json: no label_names list (nor a labels.txt); the model "
+                                 f"directory is incomplete")
+        with settings_of(directory):
+            network = SequenceClassifier(parts.backbone, len(labels), float(parts.settings["head"]["dropout"]))
+            cls._load_weights(network, directory)
+            return cls(network, parts.preprocessor, labels, parts.settings, parts.history, parts.metrics,
+                       verification_sample=parts.verification_sample)
 
 
 def _verification_sample(train: TextDataset, validation: TextDataset | None, seed: int):

@@ -20,9 +20,10 @@ from textmaker.data.squad import QADataset, QAExample
 from textmaker.errors import TextmakerError
 from textmaker.io import write_json
 from textmaker.metrics import log_softmax, squad_evaluate
+from textmaker.options import check_seq_len, check_training, positive_int
 from textmaker.plots import plot_history
 from textmaker.presets import DEFAULT_PRESET
-from textmaker.tasks.base import Task
+from textmaker.tasks.base import Task, settings_of
 from textmaker.tasks.qa_decoding import DecodeConfig, Span, choose, decode_example
 from textmaker.tasks.qa_windows import Window, WindowConfig, make_windows
 
@@ -68,9 +69,13 @@ class QuestionAnswerer(Task):
         from textmaker.models.heads import SpanExtractor
         from textmaker.training import TrainingConfig
 
+        check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience)
+        positive_int("query_len", query_len)
+        positive_int("doc_stride", doc_stride)
         preset = presets.resolve(model)
         if preset["kind"] != "bert":
             raise TextmakerError(f"question answering needs a BERT encoder, not {preset['name']!r}")
+        check_seq_len(seq_len, "bert", presets.max_positions(preset))
         d = {**DEFAULTS, **preset.get("defaults", {}).get(cls.task_name, {})}
         pick = lambda value, key: d[key] if value is None else value  # noqa: E731
         windows = WindowConfig(pick(seq_len, "seq_len"), pick(query_len, "query_len"), pick(doc_stride, "doc_stride"))
@@ -224,7 +229,8 @@ class QuestionAnswerer(Task):
 
         directory = Path(directory)
         parts = cls._load_parts(directory)
-        network = SpanExtractor(parts.backbone, parts.settings["head"]["dropout"])
-        cls._load_weights(network, parts.state, directory)
-        return cls(network, parts.preprocessor, parts.settings, parts.history, parts.metrics,
-                   verification_sample=parts.verification_sample)
+        with settings_of(directory):
+            network = SpanExtractor(parts.backbone, float(parts.settings["head"]["dropout"]))
+            cls._load_weights(network, directory)
+            return cls(network, parts.preprocessor, parts.settings, parts.history, parts.metrics,
+                       verification_sample=parts.verification_sample)
