@@ -2,10 +2,14 @@
 
     python benchmarks/sst2_classifier.py --limit 8000 --epochs 2
 
-- awe:          the average-word-embedding baseline on the FULL train set (it is cheap);
-- textmaker:    MiniLM fine-tuned by textmaker on `--limit` training sentences;
-- hf:           the same encoder weights, AutoModelForSequenceClassification + Trainer +
-                DataCollatorWithPadding, same subset, seq_len, batch, epochs, learning rate.
+- awe:            the average-word-embedding baseline on the FULL train set (it is cheap);
+- textmaker:      MiniLM fine-tuned by textmaker on `--limit` training sentences (precision auto:
+                  bf16 where the CPU has AMX / AVX-512 BF16, else fp32; fused AdamW);
+- textmaker-fp32: the same in fp32, to show what mixed precision changes;
+- hf:             the same encoder weights, AutoModelForSequenceClassification + Trainer +
+                  DataCollatorWithPadding at its best settings: bf16 where the CPU has it,
+                  optim="adamw_torch_fused", train_sampling_strategy="group_by_length"; same subset,
+                  seq_len, batch, epochs, learning rate.
 Each runs in its own process (peak memory is per system). Accuracy is on the whole dev set.
 """
 
@@ -18,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, peak_rss_mb, run_systems  # noqa: E402
+from common import SHARED, machine, peak_rss_mb, run_systems  # noqa: E402
 
 
 def load(limit: int | None, seed: int):
@@ -36,6 +40,7 @@ def run_textmaker(a) -> dict:
     train, dev = load(None if a.system == "awe" else a.limit, a.seed)
     kw = {} if a.system == "awe" else dict(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate,
                                            seq_len=a.seq_len)
+    kw["precision"] = "fp32" if a.system == "textmaker-fp32" else "auto"
     t0 = time.perf_counter()
     clf = TextClassifier.create(train, model=model, seed=a.seed, progress=False, **kw)
     train_s = time.perf_counter() - t0
@@ -43,7 +48,8 @@ def run_textmaker(a) -> dict:
     t0 = time.perf_counter()
     report = clf.evaluate(dev)
     predict_s = time.perf_counter() - t0
-    return {"system": a.system, "train_examples": len(train), "epochs": epochs, "accuracy": report["accuracy"],
+    return {"system": a.system, "precision": clf.history[-1]["precision"], "hardware": clf.history[-1]["hardware"],
+            "train_examples": len(train), "epochs": epochs, "accuracy": report["accuracy"],
             "train_seconds": train_s, "train_examples_per_second": len(train) * epochs / train_s,
             "predict_examples_per_second": len(dev) / predict_s, "peak_rss_mb": peak_rss_mb()}
 
@@ -60,6 +66,10 @@ def run_hf(a) -> dict:
     hf_logging.set_verbosity_error()
     path = resolve("minilm_l6_en_uncased")["path"]
     train, dev = load(a.limit, a.seed)
+    from textmaker.precision import resolve as resolve_precision
+
+    # The peer at its best: bf16 exactly where textmaker's "auto" picks it (the same hardware test).
+    bf16 = resolve_precision("auto", torch.device("cuda" if torch.cuda.is_available() else "cpu")) == "bf16"
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
 
@@ -79,7 +89,8 @@ def run_hf(a) -> dict:
                              per_device_eval_batch_size=64, learning_rate=a.learning_rate,
                              num_train_epochs=a.epochs, warmup_steps=0.1, weight_decay=0.01,
                              lr_scheduler_type="linear", seed=a.seed, report_to=[], save_strategy="no",
-                             logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available())
+                             logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
+                             bf16=bf16, optim="adamw_torch_fused", train_sampling_strategy="group_by_length")
     trainer = Trainer(model=model, args=args, train_dataset=DS(train), data_collator=DataCollatorWithPadding(tok))
     t0 = time.perf_counter()
     trainer.train()
@@ -88,7 +99,8 @@ def run_hf(a) -> dict:
     pred = trainer.predict(DS(dev))
     predict_s = time.perf_counter() - t0
     acc = float((np.argmax(pred.predictions, -1) == np.array(dev.label_ids)).mean())
-    return {"system": "hf", "train_examples": len(train), "epochs": a.epochs, "accuracy": acc,
+    return {"system": "hf", "precision": "bf16" if bf16 else "fp32", "train_examples": len(train), "epochs": a.epochs,
+            "accuracy": acc,
             "train_seconds": train_s, "train_examples_per_second": len(train) * a.epochs / train_s,
             "predict_examples_per_second": len(dev) / predict_s, "peak_rss_mb": peak_rss_mb()}
 
@@ -101,7 +113,7 @@ def main() -> None:
     p.add_argument("--learning-rate", type=float, default=1e-4)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--systems", default="awe,textmaker,hf")
+    p.add_argument("--systems", default="awe,textmaker,textmaker-fp32,hf")
     p.add_argument("--system", help=argparse.SUPPRESS)
     p.add_argument("--out", default="benchmarks/out/sst2.json")
     a = p.parse_args()
@@ -109,10 +121,11 @@ def main() -> None:
         print(json.dumps(run_hf(a) if a.system == "hf" else run_textmaker(a)))
         return
     results = run_systems(__file__, a)
-    print("\n| system | train examples x epochs | dev accuracy | train ex/s | predict ex/s | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n{machine()}\n\n| system | precision | train examples x epochs | dev accuracy | train ex/s | predict ex/s "
+          f"| peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
     for r in results.values():
-        print(f"| {r['system']} | {r['train_examples']} x {r['epochs']} | {100 * r['accuracy']:.2f}% | "
+        print(f"| {r['system']} | {r.get('precision', '')} | {r['train_examples']} x {r['epochs']} | {100 * r['accuracy']:.2f}% | "
               f"{r['train_examples_per_second']:.1f} | {r['predict_examples_per_second']:.1f} | {r['peak_rss_mb']:.0f} |")
     if "textmaker" in results and "hf" in results:
         t, h = results["textmaker"], results["hf"]

@@ -63,3 +63,12 @@ def minilm_clf(sample_train):
 
     train, val = sample_train.sample(600, seed=1).split(0.8, seed=0)
     return TextClassifier.create(train, val, epochs=4, seq_len=64, progress=False)
+
+
+@pytest.fixture(scope="module")
+def toy_rows_module():
+    """A smaller separable task, one per test module (for module-scoped trained models)."""
+    good = ["wonderful", "great", "superb", "brilliant"]
+    bad = ["awful", "terrible", "dreadful", "boring"]
+    return [(f"a {good[i % 4]} movie {i}", "pos") for i in range(24)] + \
+           [(f"a {bad[i % 4]} movie {i}", "neg") for i in range(24)]

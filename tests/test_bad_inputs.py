@@ -31,14 +31,6 @@ def work(tmp_path_factory, toy_rows_module):
     return root
 
 
-@pytest.fixture(scope="module")
-def toy_rows_module():
-    good = ["wonderful", "great", "superb", "brilliant"]
-    bad = ["awful", "terrible", "dreadful", "boring"]
-    return [(f"a {good[i % 4]} movie {i}", "pos") for i in range(24)] + \
-           [(f"a {bad[i % 4]} movie {i}", "neg") for i in range(24)]
-
-
 def copy_model(work: Path, tmp_path: Path) -> Path:
     import shutil
 

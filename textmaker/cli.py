@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after this many epochs without better validation accuracy")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
     train.add_argument("--output", required=True, help="model directory to write (new, empty, or with --overwrite "
                                                        "a textmaker model)")
     train.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
@@ -121,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--doc-stride", type=int, help="tokens between window starts; default 128")
     qt.add_argument("--early-stopping", type=int, metavar="PATIENCE")
     qt.add_argument("--seed", type=int, default=0)
+    qt.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                    help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
     qt.add_argument("--output", required=True)
     qt.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
     qt.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints")
@@ -188,7 +192,7 @@ def _classify_train(args, TextClassifier) -> int:
         train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seq_len=args.seq_len, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
         class_weights=args.class_weights, early_stopping_patience=args.early_stopping, seed=args.seed,
-        checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet)
+        checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet, precision=args.precision)
     clf.save(output)
     if "validation" in clf.metrics:
         v = clf.metrics["validation"]
@@ -241,7 +245,7 @@ def _qa_train(args, QuestionAnswerer) -> int:
         train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seq_len=args.seq_len, query_len=args.query_len, doc_stride=args.doc_stride,
         early_stopping_patience=args.early_stopping, seed=args.seed, checkpoint_dir=output / "checkpoints",
-        resume=args.resume, progress=not args.quiet)
+        resume=args.resume, progress=not args.quiet, precision=args.precision)
     qa.save(output)
     if "validation" in qa.metrics:
         v = qa.metrics["validation"]

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from textmaker import precision
 from textmaker.batching import Row, batch_order, pad_batch
 from textmaker.errors import TextmakerError
 from textmaker.io import atomic_directory, read_json, write_json
@@ -52,6 +53,7 @@ class TrainingConfig:
     # or steps, so that a kill loses minutes: a full SST-2 epoch on a CPU is many minutes.
     checkpoint_every_minutes: float | None = 10.0
     checkpoint_every_steps: int | None = None
+    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (see textmaker.precision)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -117,7 +119,9 @@ class Trainer:
         if not rows:
             raise TextmakerError("no training rows")
         model = self.model.to(self.device)
-        optimizer = torch.optim.AdamW(param_groups(model, c.weight_decay), lr=c.learning_rate)
+        optimizer = precision.adamw(param_groups(model, c.weight_decay), c.learning_rate, self.device)
+        self.precision = precision.resolve(c.precision, self.device)
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         lengths = [len(r["input_ids"]) for r in rows]
         steps_per_epoch = math.ceil(len(rows) / c.batch_size)
         total_steps = steps_per_epoch * c.epochs
@@ -145,11 +149,14 @@ class Trainer:
                 batch = to_device(pad_batch([rows[i] for i in b], self.pad_id), self.device)
                 for g in optimizer.param_groups:
                     g["lr"] = lr_at(state["step"], total_steps, c.learning_rate, c.warmup_fraction)
-                loss, stats = self.loss_fn(model, batch)
+                with precision.autocast(self.precision, self.device):
+                    loss, stats = self.loss_fn(model, batch)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 state["step"] += 1
                 sums["loss"] += loss.item() * len(b)
                 for k, v in stats.items():
@@ -165,7 +172,8 @@ class Trainer:
             bar.close()
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
-                      "train_seconds": round(seconds, 2), "train_examples_per_second": round(seen / seconds, 1)}
+                      "train_seconds": round(seconds, 2), "train_examples_per_second": round(seen / seconds, 1),
+                      "precision": self.precision, "hardware": precision.hardware(self.device)}
             if self.validate is not None:
                 record.update({f"val_{k}": v for k, v in self.validate(model).items()})
             self.history.append(record)

@@ -20,14 +20,6 @@ def awe(toy_rows_module):
     return TextClassifier.create(data, model="average_word_embedding", epochs=20, progress=False), data
 
 
-@pytest.fixture(scope="module")
-def toy_rows_module():
-    good = ["wonderful", "great", "superb", "brilliant"]
-    bad = ["awful", "terrible", "dreadful", "boring"]
-    return [(f"a {good[i % 4]} movie {i}", "pos") for i in range(24)] + \
-           [(f"a {bad[i % 4]} movie {i}", "neg") for i in range(24)]
-
-
 def test_awe_onnx_round_trip(awe, tmp_path):
     clf, data = awe
     meta = export(clf, tmp_path / "onnx", "onnx", representative_data=data, verbose=False)

@@ -67,7 +67,7 @@ class TextClassifier(Task):
                freeze_encoder: bool = False, class_weights: str | Sequence[float] | None = None,
                early_stopping_patience: int | None = None, seed: int = 0, vocab_size: int = 10000,
                wordvec_dim: int = 16, checkpoint_dir: str | Path | None = None, resume: bool = False,
-               progress: bool = True) -> "TextClassifier":
+               progress: bool = True, precision: str = "auto") -> "TextClassifier":
         """Build a classifier on `model` (a preset name or a BERT directory) and train it.
 
         class_weights: None, "balanced" (inverse class frequency), or one weight per label.
@@ -95,7 +95,8 @@ class TextClassifier(Task):
         seq_len, dropout = pick(seq_len, "seq_len"), pick(dropout, "dropout")
         train_cfg = TrainingConfig(epochs=pick(epochs, "epochs"), batch_size=pick(batch_size, "batch_size"),
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
-                                   early_stopping_patience=early_stopping_patience, progress=progress)
+                                   early_stopping_patience=early_stopping_patience, progress=progress,
+                                   precision=precision)
         torch.manual_seed(seed)  # the head's initial weights
         backbone, preprocessor = factory.from_preset(
             preset, seq_len, train_data.texts, {"vocab_size": vocab_size, "wordvec_dim": wordvec_dim})

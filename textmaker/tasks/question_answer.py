@@ -60,7 +60,7 @@ class QuestionAnswerer(Task):
                max_answer_length: int = 30, null_score_diff_threshold: float = 0.0,
                early_stopping_patience: int | None = None, seed: int = 0,
                checkpoint_dir: str | Path | None = None, resume: bool = False,
-               progress: bool = True) -> "QuestionAnswerer":
+               progress: bool = True, precision: str = "auto") -> "QuestionAnswerer":
         """Build a question answerer on `model` and train it. Up to 100 validation questions (else
         training questions) are kept in the model directory to check exports on."""
         import torch
@@ -81,7 +81,8 @@ class QuestionAnswerer(Task):
         windows = WindowConfig(pick(seq_len, "seq_len"), pick(query_len, "query_len"), pick(doc_stride, "doc_stride"))
         train_cfg = TrainingConfig(epochs=pick(epochs, "epochs"), batch_size=pick(batch_size, "batch_size"),
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
-                                   early_stopping_patience=early_stopping_patience, progress=progress)
+                                   early_stopping_patience=early_stopping_patience, progress=progress,
+                                   precision=precision)
         torch.manual_seed(seed)
         backbone, preprocessor = factory.from_preset(preset, windows.seq_len)
         network = SpanExtractor(backbone, pick(dropout, "dropout"), backbone.config.initializer_range)
