@@ -92,8 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="export a trained model to ONNX or TFLite, verified against it")
     ex.add_argument("model_dir")
-    ex.add_argument("--format", choices=["onnx", "tflite"], default="onnx")
-    ex.add_argument("--quantization", choices=["none", "float16", "dynamic", "int8"], default="none")
+    ex.add_argument("--format", choices=["onnx", "tflite", "web"], default="onnx",
+                    help="onnx; tflite (MediaPipe Tasks, LiteRT); web: a static page running the ONNX export "
+                         "with transformers.js in the browser")
+    ex.add_argument("--transformers-js", metavar="NODE_MODULES",
+                    help="--format web: the node_modules holding @huggingface/transformers (default: ./node_modules)")
+    ex.add_argument("--quantization", choices=["none", "float16", "dynamic", "int8"],
+                    help="default: none (web: dynamic, 4x smaller to download)")
     ex.add_argument("--output", required=True, help="export directory to write")
     ex.add_argument("--overwrite", action="store_true", help="replace the textmaker export already in OUTPUT")
     ex.add_argument("--representative-data", metavar="FILE",
@@ -308,7 +313,14 @@ def cmd_export(args) -> int:
     if args.representative_data:
         data = _load_data(args.representative_data, args, model.label_names) if task == "text_classifier" \
             else _load_squad(args.representative_data)
-    meta = export(model, args.output, args.format, args.quantization, data, tolerance)
+    if args.format == "web":
+        from textmaker.export.web import write_site
+
+        meta = write_site(model, args.output, args.quantization or "dynamic", args.transformers_js, data, tolerance)
+        print(f"open {Path(args.output) / 'index.html'} from a static host, e.g. "
+              f"`python -m http.server --directory {args.output}`", file=sys.stderr)
+    else:
+        meta = export(model, args.output, args.format, args.quantization or "none", data, tolerance)
     print(json.dumps({k: meta[k] for k in ("format", "quantization", "size_bytes", "verification")}))
     return 0
 

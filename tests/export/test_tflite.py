@@ -33,7 +33,7 @@ def test_float32_file_has_fixed_shapes_and_matches_pytorch(tiny_bert, tmp_path):
     clf, data = tiny_bert
     meta = export(clf, tmp_path / "t", "tflite", representative_data=data, verbose=False)
     assert {p.name for p in (tmp_path / "t").iterdir()} == {"model.tflite", "vocab.txt", "labels.txt",
-                                                            "metadata.json"}
+                                                            "metadata.json", "tokenizer.json", "tokenizer_config.json"}
     assert [i["name"] for i in meta["inputs"]] == ["ids", "mask", "segment_ids"]
     assert all(i["shape"] == [1, 32] and i["dtype"] == "int32" for i in meta["inputs"])
     assert [o["name"] for o in meta["outputs"]] == ["probability"]

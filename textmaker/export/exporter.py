@@ -80,7 +80,12 @@ def export(task, directory: str | Path, format: str = "onnx", quantization=None,
               f"{len(sample)} examples of {origin}, one at a time ...", file=sys.stderr, flush=True)
     with output_lock(directory), atomic_directory(directory) as tmp:
         task.preprocessor.save(tmp)
-        meta = {"textmaker_version": __version__, "task": task.task_name, "format": format, "file": fmt.file,
+        file = tmp / fmt.file(q.mode)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        if fmt.hf_layout:  # transformers, Optimum and transformers.js read the model's config beside the file
+            write_json(tmp / "config.json", task.config_json())
+        meta = {"textmaker_version": __version__, "task": task.task_name, "format": format,
+                "file": fmt.file(q.mode),
                 "quantization": q.mode, "signature": signatures.to_metadata(sig),
                 "preprocessor": task.preprocessor.config(), "seq_len": task.preprocessor.seq_len,
                 "lowercase": task.preprocessor.tokenizer.lowercase}
@@ -91,16 +96,16 @@ def export(task, directory: str | Path, format: str = "onnx", quantization=None,
             meta.update({k: task.config[k] for k in ("windows", "decoding", "version_2_with_negative")})
         job = Job(task.task_name, task.network, sig, rows, task.preprocessor.pad_id, task.preprocessor.seq_len, q,
                   tmp, task.preprocessor.tokenizer.lowercase)
-        formats.write(format, job, tmp / fmt.file)
+        formats.write(format, job, file)
         write_json(tmp / "metadata.json", meta)
         exported = load_exported(tmp)
         if windows is None:
-            check = _verify_classifier(task, exported, sample, labelled, tmp / fmt.file)
+            check = _verify_classifier(task, exported, sample, labelled, file)
         else:
             check = _verify_qa(task, exported, sample, labelled, windows)
         check["data"] = origin
         meta.update(exported.runner.describe())
-        meta.update({"size_bytes": (tmp / fmt.file).stat().st_size, "verification": check,
+        meta.update({"size_bytes": file.stat().st_size, "verification": check,
                      "tolerance": asdict(tolerance)})
         if "validation" in getattr(task, "metrics", {}):
             v = task.metrics["validation"]

@@ -10,14 +10,24 @@ from textmaker.errors import TextmakerError
 
 @dataclass(frozen=True)
 class Format:
-    file: str
+    files: dict[str, str]  # quantization -> the file's path in the export directory
     writer: str  # module whose export(job, path) writes the file (imports torch and the converter)
     runner: str  # textmaker.export.runners class that runs it (no torch)
+    hf_layout: bool  # config.json as transformers reads it beside the file
+
+    def file(self, quantization: str) -> str:
+        return self.files[quantization]
 
 
 FORMATS = {
-    "onnx": Format("model.onnx", "textmaker.export.onnx_format", "OnnxRunner"),
-    "tflite": Format("model.tflite", "textmaker.export.tflite_format", "TFLiteRunner"),
+    # Optimum's and transformers.js' layout: onnx/ with transformers.js' names per dtype
+    # ("q8", its default in browsers, is model_quantized.onnx).
+    "onnx": Format({"none": "onnx/model.onnx", "float16": "onnx/model_fp16.onnx",
+                    "dynamic": "onnx/model_quantized.onnx", "int8": "onnx/model_int8.onnx"},
+                   "textmaker.export.onnx_format", "OnnxRunner", hf_layout=True),
+    # MediaPipe Tasks and LiteRT take the one file; its metadata holds the tokenizer and labels.
+    "tflite": Format(dict.fromkeys(("none", "float16", "dynamic", "int8"), "model.tflite"),
+                     "textmaker.export.tflite_format", "TFLiteRunner", hf_layout=False),
 }
 
 

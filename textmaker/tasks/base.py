@@ -25,6 +25,7 @@ from pathlib import Path
 from textmaker import __version__
 from textmaker.batching import run_batches
 from textmaker.errors import TextmakerError
+from textmaker.tasks import hf_layout
 from textmaker.io import atomic_directory, check_output, output_lock, read_json, recover, write_json, write_text
 from textmaker.text.preprocessor import PREPROCESSORS
 
@@ -70,12 +71,19 @@ class Task:
 
     # ---- saving ----
 
-    def _config_json(self) -> dict:
+    def config_json(self) -> dict:
+        """config.json: transformers' keys for the model, textmaker's settings beside them."""
         from textmaker.models import factory
 
-        return {"textmaker_version": __version__, "task": self.task_name,
-                "backbone": factory.backbone_spec(self.network.backbone),
-                "preprocessor": self.preprocessor.config(), **self.config}
+        settings = {"textmaker_version": __version__, "task": self.task_name,
+                    "preprocessor": self.preprocessor.config(), **self.config}
+        return hf_layout.config_json(self.task_name, factory.backbone_spec(self.network.backbone), settings,
+                                     getattr(self, "label_names", None))
+
+    def _state_to_save(self, network) -> dict:
+        """The weights under transformers' names (bert.*, classifier.*, qa_outputs.*) for a BERT model."""
+        state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
+        return hf_layout.to_hf_names(state, bert=self.preprocessor.kind == "wordpiece")
 
     def save(self, directory: str | Path) -> Path:
         """Write the model directory atomically: an interrupted save leaves the old one intact."""
@@ -84,9 +92,9 @@ class Task:
         network = self._require_network("save")
         directory = check_output(directory, overwrite=True, flag="save directory")
         with output_lock(directory), atomic_directory(directory) as tmp:
-            write_json(tmp / "config.json", self._config_json())
-            state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
-            save_file(state, tmp / "model.safetensors", metadata={"format": "pt", "task": self.task_name})
+            write_json(tmp / "config.json", self.config_json())
+            save_file(self._state_to_save(network), tmp / "model.safetensors",
+                      metadata={"format": "pt", "task": self.task_name})
             self.preprocessor.save(tmp)
             if self.verification_sample:
                 write_text(tmp / SAMPLE_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n"
@@ -111,30 +119,52 @@ class Task:
 
         config = cls.read_config(directory)
         with settings_of(directory):
+            if "task" not in config:  # fine-tuned with transformers: textmaker's settings from its files
+                config = {**config, **cls._settings_from_hf(config, directory)}
             pre_cfg = config["preprocessor"]
             preprocessor = PREPROCESSORS[pre_cfg["kind"]].load(pre_cfg, directory)
-            settings = {k: v for k, v in config.items() if k not in _SAVE_ONLY_KEYS}
-            backbone = factory.from_spec(config["backbone"], str(directory / "config.json"))
+            settings = {k: config[k] for k in SETTINGS_KEYS if k in config}
+            backbone = factory.from_spec(hf_layout.backbone_of(config), str(directory / "config.json"))
         extra = {k: read_json(directory / f"{k}.json") if (directory / f"{k}.json").is_file() else None
                  for k in ("history", "metrics")}
         return SavedParts(settings=settings, backbone=backbone, preprocessor=preprocessor,
                           history=extra["history"], metrics=extra["metrics"],
                           verification_sample=read_verification_sample(directory))
 
-    @staticmethod
-    def _load_weights(network, directory: Path) -> None:
-        """model.safetensors into the network built from config.json; the shapes are compared from the
-        file's header before its data is read."""
-        from textmaker.models.bert import read_safetensors
+    @classmethod
+    def _settings_from_hf(cls, config: dict, directory: Path) -> dict:
+        """textmaker's settings for a directory fine-tuned with transformers (the task's defaults)."""
+        raise NotImplementedError
 
-        path = directory / "model.safetensors"
+    @staticmethod
+    def _hf_preprocessor(config: dict, directory: Path, default_seq_len: int) -> dict:
+        """The preprocessor of a transformers directory: its tokenizer_config's casing, the task's seq_len."""
+        tok = read_json(directory / "tokenizer_config.json") if (directory / "tokenizer_config.json").is_file() else {}
+        return {"kind": "wordpiece", "lowercase": bool(tok.get("do_lower_case", True)),
+                "strip_accents": tok.get("strip_accents"),
+                "seq_len": min(default_seq_len, int(config.get("max_position_embeddings", 512)))}
+
+    @staticmethod
+    def _load_weights(network, directory: Path, optional: tuple[str, ...] = ()) -> None:
+        """The weights into the network built from config.json, under textmaker's or transformers'
+        names; safetensors shapes are compared from the file's header before its data is read.
+        optional: name prefixes the file may lack (the pooler a question answerer does not use)."""
+        from textmaker.models.bert import load_weights, read_safetensors
+
         own = {k: v.shape for k, v in network.state_dict().items()}
-        state = read_safetensors(path, own)
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        path = directory / "model.safetensors"
+        if path.is_file():
+            state = read_safetensors(path, {**own, **hf_layout.to_hf_names(own, bert=True)})
+        else:
+            state = load_weights(directory)  # a transformers directory with a weights-only pytorch_model.bin
+            path = directory / "pytorch_model.bin"
+        state = hf_layout.from_hf_names(state)
+        missing = sorted(k for k in set(own) - set(state) if not k.startswith(optional))
+        unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
             raise TextmakerError(f"{path}: does not match config.json (missing {missing[:3]}, unexpected "
                                  f"{unexpected[:3]}); the two files do not belong together")
-        network.load_state_dict(state, strict=True)
+        network.load_state_dict(state, strict=False)
 
 
 @contextlib.contextmanager
@@ -149,8 +179,9 @@ def settings_of(directory: Path):
                              f"({type(e).__name__}: {e}); the file is damaged: save or train the model again") from None
 
 
-# config.json keys written by Task.save itself, as opposed to the task's own settings.
-_SAVE_ONLY_KEYS = ("textmaker_version", "task", "backbone", "preprocessor")
+# The tasks' own config.json settings (the rest is the encoder's shape and transformers' keys).
+SETTINGS_KEYS = ("base_model", "label_names", "head", "freeze_encoder", "training", "verification_sample",
+                 "windows", "decoding", "version_2_with_negative")
 
 
 @dataclass
@@ -185,16 +216,18 @@ def read_model_config(directory: str | Path, task: str | None = None) -> dict:
     if not directory.is_dir():
         raise TextmakerError(f"{directory}: no such model directory")
     path = directory / "config.json"
-    if not path.is_file() or not (directory / "model.safetensors").is_file():
-        raise TextmakerError(f"{directory}: not a textmaker model directory (it needs config.json and "
-                             f"model.safetensors); train one first")
+    weights = (directory / "model.safetensors").is_file() or (directory / "pytorch_model.bin").is_file()
+    if not path.is_file() or not weights:
+        raise TextmakerError(f"{directory}: not a textmaker model directory (it needs config.json and model.safetensors); "
+                             f"train one first")
     try:
         config = read_json(path)
     except ValueError as e:
         raise TextmakerError(f"{path}: not valid JSON ({e})") from None
-    found = config.get("task") if isinstance(config, dict) else None
+    found = hf_layout.task_of(config) if isinstance(config, dict) else None
     if found not in TASK_COMMANDS:
-        raise TextmakerError(f"{directory}: not a textmaker model directory (config.json has no known task)")
+        raise TextmakerError(f"{directory}: not a textmaker model directory (config.json has no known task, nor a "
+                             f"BertForSequenceClassification or BertForQuestionAnswering architecture)")
     if task is not None and found != task:
         raise TextmakerError(f"{directory}: holds a {found} model, not a {task}; use {TASK_COMMANDS[found]}")
     return config

@@ -22,6 +22,7 @@ from textmaker.metrics import classification_report, cross_entropy, softmax
 from textmaker.options import check_seq_len, check_training, positive_int
 from textmaker.plots import plot_confusion_matrix, plot_history
 from textmaker.presets import DEFAULT_PRESET
+from textmaker.tasks import hf_layout
 from textmaker.tasks.base import Task, settings_of
 from textmaker.text.words import SPECIAL_TOKENS
 
@@ -223,6 +224,17 @@ class TextClassifier(Task):
         if "validation" in self.metrics:
             plot_confusion_matrix(self.metrics["validation"].get("confusion_matrix"), self.label_names,
                                   directory / "confusion_matrix.png")
+
+    @classmethod
+    def _settings_from_hf(cls, config: dict, directory: Path) -> dict:
+        labels = hf_layout.label_names_of(config)
+        if not labels:
+            raise TextmakerError(f"{directory / 'config.json'}: no id2label; a classifier needs its label names")
+        dropout = config.get("classifier_dropout")
+        dropout = config.get("hidden_dropout_prob", 0.1) if dropout is None else dropout
+        return {"preprocessor": cls._hf_preprocessor(config, directory, DEFAULTS["bert"]["seq_len"]),
+                "label_names": labels, "head": {"num_classes": len(labels), "dropout": dropout},
+                "base_model": str(directory)}
 
     def verification_data(self) -> TextDataset | None:
         """The real labelled examples kept at training time to check exports on."""

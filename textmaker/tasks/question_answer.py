@@ -217,6 +217,18 @@ class QuestionAnswerer(Task):
         if self.history:
             plot_history(self.history, directory / "training_curves.png", metric="f1")
 
+    @classmethod
+    def _settings_from_hf(cls, config: dict, directory: Path) -> dict:
+        return {"preprocessor": cls._hf_preprocessor(config, directory, DEFAULTS["seq_len"]),
+                "head": {"dropout": config.get("hidden_dropout_prob", DEFAULTS["dropout"])},
+                "windows": {"query_len": DEFAULTS["query_len"], "doc_stride": DEFAULTS["doc_stride"]},
+                "decoding": dataclasses.asdict(DecodeConfig()), "version_2_with_negative": False,
+                "base_model": str(directory)}
+
+    def _state_to_save(self, network) -> dict:
+        # The pooler feeds no span: transformers' BertForQuestionAnswering has none.
+        return {k: v for k, v in super()._state_to_save(network).items() if ".pooler." not in k}
+
     def verification_data(self) -> QADataset | None:
         """The real questions kept at training time to check exports on."""
         if not self.verification_sample:
@@ -232,6 +244,6 @@ class QuestionAnswerer(Task):
         parts = cls._load_parts(directory)
         with settings_of(directory):
             network = SpanExtractor(parts.backbone, float(parts.settings["head"]["dropout"]))
-            cls._load_weights(network, directory)
+            cls._load_weights(network, directory, optional=("backbone.pooler.",))
             return cls(network, parts.preprocessor, parts.settings, parts.history, parts.metrics,
                        verification_sample=parts.verification_sample)

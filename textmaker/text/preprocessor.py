@@ -7,11 +7,11 @@ Rows are unpadded; batches pad themselves.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Sequence
 
 from textmaker.errors import TextmakerError
+from textmaker.io import write_json, write_lines, write_text
 from textmaker.text.wordpiece import WordPieceTokenizer
 from textmaker.text.words import WordTokenizer
 
@@ -34,7 +34,15 @@ class BertPreprocessor:
                 "strip_accents": self.tokenizer.strip_accents}
 
     def save(self, directory: Path) -> None:
-        shutil.copyfile(self.tokenizer.vocab_path, directory / "vocab.txt")
+        """vocab.txt, and the tokenizer.json and tokenizer_config.json transformers, Optimum and
+        transformers.js read."""
+        write_lines(directory / "vocab.txt", self.tokenizer.vocab)
+        write_text(directory / "tokenizer.json", self.tokenizer.to_json())
+        write_json(directory / "tokenizer_config.json", {
+            "tokenizer_class": "BertTokenizer", "do_lower_case": self.tokenizer.lowercase,
+            "strip_accents": self.tokenizer.strip_accents, "tokenize_chinese_chars": True,
+            "model_max_length": self.seq_len, "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+            "cls_token": "[CLS]", "mask_token": "[MASK]"})
 
     @classmethod
     def load(cls, cfg: dict, directory: Path) -> "BertPreprocessor":
@@ -60,6 +68,10 @@ class WordPreprocessor:
 
     def save(self, directory: Path) -> None:
         self.tokenizer.save(directory / "vocab.txt")
+        write_text(directory / "tokenizer.json", self.tokenizer.to_json())
+        write_json(directory / "tokenizer_config.json", {
+            "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": self.seq_len,
+            "unk_token": "<UNKNOWN>", "pad_token": "<PAD>", "bos_token": "<START>"})
 
     @classmethod
     def load(cls, cfg: dict, directory: Path) -> "WordPreprocessor":

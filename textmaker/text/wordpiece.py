@@ -7,6 +7,7 @@ padded to their own longest row at collate time.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -26,6 +27,17 @@ class Encoding:
     sequence_ids: list[int | None]  # 0 first text, 1 second text, None special tokens
 
 
+def _vocab_of_tokenizer_json(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    try:
+        model = json.loads("\n".join(read_lines(path)))["model"]  # read_lines: a regular file of sane size
+        vocab = model["vocab"] if model.get("type") == "WordPiece" else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return [token for token, _ in sorted(vocab.items(), key=lambda kv: kv[1])] if isinstance(vocab, dict) else None
+
+
 class WordPieceTokenizer:
     """Text (or text pairs) -> token ids, with [CLS]/[SEP], truncation and offsets."""
 
@@ -35,17 +47,23 @@ class WordPieceTokenizer:
         BertTokenizer do, so that a model trained that way sees on the device what it was trained on."""
         vocab_path = Path(vocab_path)
         if not vocab_path.is_file():
-            raise TextmakerError(f"{vocab_path}: no vocabulary file; a BERT model directory needs vocab.txt")
+            # transformers 5 saves tokenizer.json and no vocab.txt: the WordPiece vocabulary is inside.
+            vocab = _vocab_of_tokenizer_json(vocab_path.with_name("tokenizer.json"))
+            if vocab is None:
+                raise TextmakerError(f"{vocab_path}: no vocabulary file; a BERT model directory needs vocab.txt "
+                                     f"(or a WordPiece tokenizer.json)")
+        else:
+            vocab = read_lines(vocab_path)
         self.vocab_path = vocab_path
         self.lowercase = lowercase
         self.strip_accents = strip_accents
-        self.vocab = read_lines(vocab_path)
+        self.vocab = vocab
         for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]"):
             if token not in self.vocab:
                 raise TextmakerError(f"{vocab_path}: the vocabulary has no {token} token; is it a BERT vocab.txt?")
         self._tok: Tokenizer = BertWordPieceTokenizer(
-            str(vocab_path), lowercase=lowercase, strip_accents=strip_accents, clean_text=True,
-            handle_chinese_chars=True,
+            {token: i for i, token in enumerate(self.vocab)}, lowercase=lowercase, strip_accents=strip_accents,
+            clean_text=True, handle_chinese_chars=True,
         )._tokenizer
         self._tok.no_padding()
         self._tok.no_truncation()
@@ -75,6 +93,14 @@ class WordPieceTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         return self._tok.encode(text, add_special_tokens=False).tokens
+
+    def to_json(self) -> str:
+        """A Hugging Face tokenizer.json giving these ids (normalizer with this casing and accent
+        handling, BERT pre-tokenizer, WordPiece, [CLS] ... [SEP]); no truncation or padding state."""
+        tok = Tokenizer.from_str(self._tok.to_str())
+        tok.no_truncation()
+        tok.no_padding()
+        return tok.to_str()
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode(list(ids))

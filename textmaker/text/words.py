@@ -96,6 +96,24 @@ class WordTokenizer:
         """MediaPipe's vocabulary format: "form id" per line, in id order."""
         write_lines(path, [f"{form} {i}" for form, i in sorted(self.forms.items(), key=lambda kv: kv[1])])
 
+    def to_json(self) -> str:
+        """The tokenizer as a Hugging Face tokenizer.json: lower-casing (when trained so), the split as an
+        explicit ASCII class, WordLevel over the words, <START> first. A WordLevel vocabulary holds one
+        form per id, so lower-casing is a normalizer here: the ids equal textmaker's (and MediaPipe's)
+        except on a case form neither listed nor seen in training ("gReAt"), which is <UNKNOWN> there
+        and the word here."""
+        from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
+
+        tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(self.vocab)},
+                                         unk_token=SPECIAL_TOKENS[UNK_ID]))
+        if self.lowercase:
+            tok.normalizer = normalizers.Lowercase()
+        # Spelled out: the `tokenizers` regex engine's \w would match non-ASCII letters.
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[^A-Za-z0-9_']+"), behavior="removed")
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{SPECIAL_TOKENS[START_ID]} $A", special_tokens=[(SPECIAL_TOKENS[START_ID], START_ID)])
+        return tok.to_str()
+
     @classmethod
     def load(cls, path: str | Path, lowercase: bool = True) -> "WordTokenizer":
         lines = read_lines(path)
