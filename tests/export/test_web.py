@@ -86,6 +86,39 @@ def test_the_page_classifies_typed_text_offline_in_chromium(minilm_clf, tmp_path
         driver.quit()
 
 
+@needs_browser
+def test_the_question_answering_page_answers_a_pasted_paragraph(tmp_path, serve):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from textmaker import QADataset, QuestionAnswerer
+
+    ctx = "The Normans were descended from Norse raiders. They settled in Normandy in the 10th century."
+    data = QADataset.from_records([{"id": str(i), "question": q, "context": ctx, "answers": [a]} for i, (q, a) in
+                                   enumerate([("Where did they settle?", "Normandy"),
+                                              ("Who were they descended from?", "Norse raiders")] * 12)])
+    qa = QuestionAnswerer.create(data, model="bert_tiny_en_uncased_random", epochs=30, learning_rate=1e-3,
+                                 seq_len=64, query_len=16, doc_stride=24, progress=False)
+    write_site(qa, tmp_path / "site", "none", NODE_MODULES, verbose=False)
+    expected = qa.answer("Where did they settle?", ctx).text
+    driver = browser()
+    try:
+        driver.get(serve(tmp_path / "site"))
+        status = driver.find_element(By.ID, "status")
+        WebDriverWait(driver, 180).until(lambda d: status.get_attribute("data-ready") or
+                                         status.get_attribute("data-error"))
+        assert status.get_attribute("data-ready"), status.text
+        driver.find_element(By.ID, "question").send_keys("Where did they settle?")
+        driver.find_element(By.ID, "context").send_keys(ctx)
+        driver.find_element(By.ID, "run").click()
+        WebDriverWait(driver, 60).until(lambda d: status.text == "Done.")
+        # transformers.js' pipeline gives the span decoded from its tokens (lower-cased by an uncased
+        # tokenizer); textmaker's answer keeps the context's own characters.
+        assert driver.find_element(By.ID, "result").get_attribute("data-answer").strip() == expected.lower()
+    finally:
+        driver.quit()
+
+
 def test_without_transformers_js_the_error_says_what_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(TextmakerError, match="npm install @huggingface/transformers"):
