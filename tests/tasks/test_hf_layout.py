@@ -103,6 +103,23 @@ def test_transformers_runs_the_saved_question_answerer(tiny_qa):
         assert enc["input_ids"] == w.row()["input_ids"]
 
 
+@pytest.mark.encoder
+def test_a_transformers_question_answerer_loads_and_answers_as_it_does(minilm_dir, tmp_path):
+    torch.manual_seed(0)
+    model = transformers.BertForQuestionAnswering.from_pretrained(str(minilm_dir)).eval()
+    transformers.AutoTokenizer.from_pretrained(str(minilm_dir)).save_pretrained(tmp_path / "hf")
+    model.save_pretrained(tmp_path / "hf")
+    qa = QuestionAnswerer.load(tmp_path / "hf")
+    held = QADataset.from_squad(SQUAD).sample(10, seed=3)
+    windows = qa.make_windows(held.examples)
+    for w, (start, end) in zip(windows, qa.window_logits(windows)):
+        row = w.row()
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor([row["input_ids"]]), token_type_ids=torch.tensor([row["token_type_ids"]]))
+        assert np.abs(out.start_logits[0].numpy() - start).max() <= 1e-4
+        assert np.abs(out.end_logits[0].numpy() - end).max() <= 1e-4
+
+
 def test_directories_of_textmaker_0_1_still_load(minilm_clf, saved_clf, tmp_path, sample_test):
     """0.1 nested the encoder's shape under "backbone" and named its weights backbone.*"""
     import shutil
