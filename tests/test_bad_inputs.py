@@ -73,6 +73,8 @@ def train(work, *extra, output=None):
     (["--dropout", "1.0"], "dropout (--dropout) must be at least 0 and below 1"),
     (["--early-stopping", "0"], "early_stopping_patience (--early-stopping)"),
     (["--validation", "x.tsv", "--validation-split", "0.2"], "give --validation or --validation-split, not both"),
+    (["--gradient-accumulation", "0"], "gradient_accumulation_steps (--gradient-accumulation)"),
+    (["--max-steps", "-2"], "max_steps (--max-steps)"),
 ])
 def test_bad_flags_are_refused_before_the_data_is_read(work, capsys, flags, expected, monkeypatch):
     from textmaker.data import TextDataset

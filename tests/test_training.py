@@ -161,3 +161,32 @@ def test_early_stopping_restores_the_best_epoch():
     assert len(t.history) == 4 and t.best_epoch == 3
     for k, v in model.state_dict().items():
         assert torch.equal(v, snapshots[2][k]), k
+
+
+def _model_without_dropout(seed=0):
+    import dataclasses
+
+    torch.manual_seed(seed)
+    config = dataclasses.replace(TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return SequenceClassifier(BertModel(config), 2, 0.0)
+
+
+def test_gradient_accumulation_is_the_larger_batch():
+    cpu = torch.device("cpu")
+    common = dict(epochs=2, learning_rate=1e-3, progress=False, group_by_length=False, precision="fp32")
+    big, accumulated = _model_without_dropout(), _model_without_dropout()
+    Trainer(big, _loss, 0, TrainingConfig(batch_size=8, **common), None, device=cpu).fit(_rows())
+    t = Trainer(accumulated, _loss, 0, TrainingConfig(batch_size=4, gradient_accumulation_steps=2, **common), None,
+                device=cpu)
+    t.fit(_rows())
+    for (k, v), w in zip(big.state_dict().items(), accumulated.state_dict().values()):
+        assert torch.allclose(v, w, atol=1e-5), k
+
+
+def test_max_steps_stops_training_there():
+    cfg = TrainingConfig(epochs=5, batch_size=8, learning_rate=1e-3, progress=False, max_steps=11)
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    history = Trainer(model, _loss, 0, cfg, None, device=torch.device("cpu")).fit(_rows())
+    assert len(history) == 2  # 8 steps an epoch: the second epoch stops after 3
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after this many epochs without better validation accuracy")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--gradient-accumulation", type=int, default=1, metavar="N",
+                    help="sum the gradients of N batches per optimizer step (a larger batch in the same memory)")
+    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                        help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
     train.add_argument("--output", required=True, help="model directory to write (new, empty, or with --overwrite "
@@ -128,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--doc-stride", type=int, help="tokens between window starts; default 128")
     qt.add_argument("--early-stopping", type=int, metavar="PATIENCE")
     qt.add_argument("--seed", type=int, default=0)
+    qt.add_argument("--gradient-accumulation", type=int, default=1, metavar="N",
+                    help="sum the gradients of N batches per optimizer step (a larger batch in the same memory)")
+    qt.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     qt.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                     help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
     qt.add_argument("--output", required=True)
@@ -168,6 +174,8 @@ def _check_before_data(args, task: str) -> None:
     check_seq_len(args.seq_len, preset["kind"], presets.max_positions(preset))
     for option in ("query_len", "doc_stride"):
         positive_int(option, getattr(args, option, None))
+    positive_int("gradient_accumulation_steps", args.gradient_accumulation)
+    positive_int("max_steps", args.max_steps)
     check_output(args.output, args.overwrite, args.resume)
 
 
@@ -197,7 +205,8 @@ def _classify_train(args, TextClassifier) -> int:
         train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seq_len=args.seq_len, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
         class_weights=args.class_weights, early_stopping_patience=args.early_stopping, seed=args.seed,
-        checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet, precision=args.precision)
+        checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet, precision=args.precision,
+        gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps)
     clf.save(output)
     if "validation" in clf.metrics:
         v = clf.metrics["validation"]
@@ -250,7 +259,8 @@ def _qa_train(args, QuestionAnswerer) -> int:
         train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seq_len=args.seq_len, query_len=args.query_len, doc_stride=args.doc_stride,
         early_stopping_patience=args.early_stopping, seed=args.seed, checkpoint_dir=output / "checkpoints",
-        resume=args.resume, progress=not args.quiet, precision=args.precision)
+        resume=args.resume, progress=not args.quiet, precision=args.precision,
+        gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps)
     qa.save(output)
     if "validation" in qa.metrics:
         v = qa.metrics["validation"]

@@ -54,6 +54,9 @@ class TrainingConfig:
     checkpoint_every_minutes: float | None = 10.0
     checkpoint_every_steps: int | None = None
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (see textmaker.precision)
+    # Gradients of this many batches summed per optimizer step: the batch of a larger machine.
+    gradient_accumulation_steps: int = 1
+    max_steps: int | None = None  # stop after this many optimizer steps, if before the last epoch ends
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -61,7 +64,7 @@ class TrainingConfig:
 
 # Settings that must match for a checkpoint to be resumed (the rest may change, e.g. progress).
 RESUME_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_fraction", "max_grad_norm", "seed",
-               "group_by_length")
+               "group_by_length", "gradient_accumulation_steps", "max_steps")
 
 
 def fingerprint(rows: Sequence[Row], config: TrainingConfig) -> str:
@@ -123,8 +126,9 @@ class Trainer:
         self.precision = precision.resolve(c.precision, self.device)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         lengths = [len(r["input_ids"]) for r in rows]
-        steps_per_epoch = math.ceil(len(rows) / c.batch_size)
-        total_steps = steps_per_epoch * c.epochs
+        accum = c.gradient_accumulation_steps
+        steps_per_epoch = math.ceil(math.ceil(len(rows) / c.batch_size) / accum)
+        total_steps = min(steps_per_epoch * c.epochs, c.max_steps or steps_per_epoch * c.epochs)
         self.fingerprint = fingerprint(rows, c) if self.checkpoint_dir is not None else None
         state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "sums": {"loss": 0.0}, "seen": 0, "seconds": 0.0,
                  "best_score": None, "best_epoch": None, "bad_epochs": 0}
@@ -145,26 +149,34 @@ class Trainer:
             bar = tqdm(total=len(rows), initial=seen, unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}",
                        disable=not c.progress, dynamic_ncols=True, leave=True)
             for n in range(state["batch_in_epoch"], len(batches)):
+                if state["step"] >= total_steps:  # max_steps reached
+                    break
                 b = batches[n]
+                first = n - n % accum  # the accumulation group this batch belongs to
+                group = min(accum, len(batches) - first)
                 batch = to_device(pad_batch([rows[i] for i in b], self.pad_id), self.device)
-                for g in optimizer.param_groups:
-                    g["lr"] = lr_at(state["step"], total_steps, c.learning_rate, c.warmup_fraction)
                 with precision.autocast(self.precision, self.device):
                     loss, stats = self.loss_fn(model, batch)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                state["step"] += 1
+                if n == first:
+                    optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss / group).backward()
+                stepped = n + 1 == first + group
+                if stepped:
+                    for g in optimizer.param_groups:
+                        g["lr"] = lr_at(state["step"], total_steps, c.learning_rate, c.warmup_fraction)
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    state["step"] += 1
                 sums["loss"] += loss.item() * len(b)
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v
                 seen += len(b)
                 bar.update(len(b))
                 bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}")
-                if self.checkpoint_dir is not None and n + 1 < len(batches) and self._due(last_checkpoint, state):
+                if self.checkpoint_dir is not None and stepped and n + 1 < len(batches) and \
+                        self._due(last_checkpoint, state):
                     state.update(epoch=epoch, batch_in_epoch=n + 1, sums=sums, seen=seen,
                                  seconds=time.perf_counter() - t0)
                     self._checkpoint(optimizer, state, best_weights)
@@ -195,6 +207,8 @@ class Trainer:
             if stop:
                 if c.progress:
                     tqdm.write(f"early stopping: no better val_{self.monitor} for {state['bad_epochs']} epochs")
+                break
+            if state["step"] >= total_steps:
                 break
         if best_weights is not None:
             model.load_state_dict(best_weights)

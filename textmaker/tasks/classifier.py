@@ -68,7 +68,8 @@ class TextClassifier(Task):
                freeze_encoder: bool = False, class_weights: str | Sequence[float] | None = None,
                early_stopping_patience: int | None = None, seed: int = 0, vocab_size: int = 10000,
                wordvec_dim: int = 16, checkpoint_dir: str | Path | None = None, resume: bool = False,
-               progress: bool = True, precision: str = "auto") -> "TextClassifier":
+               progress: bool = True, precision: str = "auto",
+               gradient_accumulation_steps: int = 1, max_steps: int | None = None) -> "TextClassifier":
         """Build a classifier on `model` (a preset name or a BERT directory) and train it.
 
         class_weights: None, "balanced" (inverse class frequency), or one weight per label.
@@ -86,6 +87,8 @@ class TextClassifier(Task):
             raise TextmakerError(f"{train_data.source}: only one class ({train_data.labels[0]!r}) in the training "
                                  f"data; a classifier needs examples of at least two")
         check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience)
+        positive_int("gradient_accumulation_steps", gradient_accumulation_steps)
+        positive_int("max_steps", max_steps)
         preset = presets.resolve(model)
         check_seq_len(seq_len, preset["kind"], presets.max_positions(preset))
         positive_int("vocab_size", vocab_size, len(SPECIAL_TOKENS) + 1)
@@ -97,7 +100,8 @@ class TextClassifier(Task):
         train_cfg = TrainingConfig(epochs=pick(epochs, "epochs"), batch_size=pick(batch_size, "batch_size"),
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
                                    early_stopping_patience=early_stopping_patience, progress=progress,
-                                   precision=precision)
+                                   precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
+                                   max_steps=max_steps)
         torch.manual_seed(seed)  # the head's initial weights
         backbone, preprocessor = factory.from_preset(
             preset, seq_len, train_data.texts, {"vocab_size": vocab_size, "wordvec_dim": wordvec_dim})

@@ -60,7 +60,8 @@ class QuestionAnswerer(Task):
                max_answer_length: int = 30, null_score_diff_threshold: float = 0.0,
                early_stopping_patience: int | None = None, seed: int = 0,
                checkpoint_dir: str | Path | None = None, resume: bool = False,
-               progress: bool = True, precision: str = "auto") -> "QuestionAnswerer":
+               progress: bool = True, precision: str = "auto",
+               gradient_accumulation_steps: int = 1, max_steps: int | None = None) -> "QuestionAnswerer":
         """Build a question answerer on `model` and train it. Up to 100 validation questions (else
         training questions) are kept in the model directory to check exports on."""
         import torch
@@ -70,6 +71,8 @@ class QuestionAnswerer(Task):
         from textmaker.training import TrainingConfig
 
         check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience)
+        positive_int("gradient_accumulation_steps", gradient_accumulation_steps)
+        positive_int("max_steps", max_steps)
         positive_int("query_len", query_len)
         positive_int("doc_stride", doc_stride)
         preset = presets.resolve(model)
@@ -82,7 +85,8 @@ class QuestionAnswerer(Task):
         train_cfg = TrainingConfig(epochs=pick(epochs, "epochs"), batch_size=pick(batch_size, "batch_size"),
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
                                    early_stopping_patience=early_stopping_patience, progress=progress,
-                                   precision=precision)
+                                   precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
+                                   max_steps=max_steps)
         torch.manual_seed(seed)
         backbone, preprocessor = factory.from_preset(preset, windows.seq_len)
         network = SpanExtractor(backbone, pick(dropout, "dropout"), backbone.config.initializer_range)
