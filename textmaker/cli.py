@@ -189,12 +189,21 @@ def _train_and_validation(args, path: str, load):
     return train, val
 
 
-def cmd_classify_train(args) -> int:
+def _writer_lock(output: str):
+    """The output's lock, held by the process that writes: under torchrun, rank 0."""
+    import contextlib
+
+    from textmaker import distributed
     from textmaker.io import output_lock
+
+    return output_lock(output) if distributed.is_main() else contextlib.nullcontext()
+
+
+def cmd_classify_train(args) -> int:
     from textmaker.tasks.classifier import TextClassifier
 
     _check_before_data(args, "text_classifier")
-    with output_lock(args.output):
+    with _writer_lock(args.output):
         return _classify_train(args, TextClassifier)
 
 
@@ -244,11 +253,10 @@ def _load_squad(path: str, args=None):
 
 
 def cmd_qa_train(args) -> int:
-    from textmaker.io import output_lock
     from textmaker.tasks.question_answer import QuestionAnswerer
 
     _check_before_data(args, "question_answerer")
-    with output_lock(args.output):
+    with _writer_lock(args.output):
         return _qa_train(args, QuestionAnswerer)
 
 

@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from textmaker import precision
+from textmaker import distributed, precision
 from textmaker.batching import Row, batch_order, pad_batch
 from textmaker.errors import TextmakerError
 from textmaker.io import atomic_directory, read_json, write_json
@@ -98,7 +98,9 @@ def default_device() -> torch.device:
 
 
 def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
-    """A padded NumPy batch as tensors on the device."""
+    """A padded NumPy batch as tensors on the device (to a GPU from pinned memory, without waiting)."""
+    if device.type == "cuda":
+        return {k: torch.from_numpy(v).pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
     return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
 
 
@@ -121,13 +123,19 @@ class Trainer:
         c = self.config
         if not rows:
             raise TextmakerError("no training rows")
+        rank, processes = distributed.world()
+        if processes > 1:
+            self.device = distributed.setup(self.device)
+        main = rank == 0
         model = self.model.to(self.device)
+        net = torch.nn.parallel.DistributedDataParallel(model) if processes > 1 else model
         optimizer = precision.adamw(param_groups(model, c.weight_decay), c.learning_rate, self.device)
         self.precision = precision.resolve(c.precision, self.device)
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         lengths = [len(r["input_ids"]) for r in rows]
         accum = c.gradient_accumulation_steps
-        steps_per_epoch = math.ceil(math.ceil(len(rows) / c.batch_size) / accum)
+        global_batch = c.batch_size * processes  # each process takes its share of every batch
+        steps_per_epoch = math.ceil(math.ceil(len(rows) / global_batch) / accum)
         total_steps = min(steps_per_epoch * c.epochs, c.max_steps or steps_per_epoch * c.epochs)
         self.fingerprint = fingerprint(rows, c) if self.checkpoint_dir is not None else None
         state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "sums": {"loss": 0.0}, "seen": 0, "seconds": 0.0,
@@ -135,31 +143,37 @@ class Trainer:
         best_weights = None
         if resume:
             state, best_weights = self._restore(optimizer)
-            print(f"resuming from epoch {state['epoch'] + 1}, step {state['step']} of {total_steps} "
-                  f"({self.checkpoint_dir})", file=sys.stderr, flush=True)
+            if main:
+                print(f"resuming from epoch {state['epoch'] + 1}, step {state['step']} of {total_steps} "
+                      f"({self.checkpoint_dir})", file=sys.stderr, flush=True)
         last_checkpoint = (time.monotonic(), state["step"])
         for epoch in range(state["epoch"], c.epochs):
             # Seeds per epoch, not per run, so a resumed run draws what an uninterrupted one would
             # (mid-epoch, the checkpoint's RNG state takes over from the seed).
             if state["batch_in_epoch"] == 0:
-                torch.manual_seed(c.seed * 1000 + epoch)
-            batches = batch_order(lengths, c.batch_size, random.Random(c.seed * 1000 + epoch), c.group_by_length)
+                torch.manual_seed(c.seed * 1000 + epoch + 7919 * rank)  # each process its own dropout
+            batches = batch_order(lengths, global_batch, random.Random(c.seed * 1000 + epoch), c.group_by_length)
             model.train()
             sums, seen, t0 = state["sums"], state["seen"], time.perf_counter() - state["seconds"]
             bar = tqdm(total=len(rows), initial=seen, unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}",
-                       disable=not c.progress, dynamic_ncols=True, leave=True)
+                       disable=not c.progress or not main, dynamic_ncols=True, leave=True)
             for n in range(state["batch_in_epoch"], len(batches)):
                 if state["step"] >= total_steps:  # max_steps reached
                     break
                 b = batches[n]
+                # This process's share; a share left empty by a short last batch still takes part
+                # (DDP's all-reduce needs every process) with a row whose loss counts for nothing.
+                mine = b[rank::processes]
+                weight = 1.0 if mine else 0.0
+                mine = mine or b[:1]
                 first = n - n % accum  # the accumulation group this batch belongs to
                 group = min(accum, len(batches) - first)
-                batch = to_device(pad_batch([rows[i] for i in b], self.pad_id), self.device)
+                batch = to_device(pad_batch([rows[i] for i in mine], self.pad_id), self.device)
                 with precision.autocast(self.precision, self.device):
-                    loss, stats = self.loss_fn(model, batch)
+                    loss, stats = self.loss_fn(net, batch)
                 if n == first:
                     optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss / group).backward()
+                scaler.scale(loss * weight / group).backward()
                 stepped = n + 1 == first + group
                 if stepped:
                     for g in optimizer.param_groups:
@@ -169,13 +183,13 @@ class Trainer:
                     scaler.step(optimizer)
                     scaler.update()
                     state["step"] += 1
-                sums["loss"] += loss.item() * len(b)
+                sums["loss"] += loss.item() * len(mine) * weight
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                seen += len(b)
+                    sums[k] = sums.get(k, 0.0) + v * weight
+                seen += len(mine) * int(weight)
                 bar.update(len(b))
-                bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}")
-                if self.checkpoint_dir is not None and stepped and n + 1 < len(batches) and \
+                bar.set_postfix(loss=f"{sums['loss'] / max(seen, 1):.4f}")
+                if main and self.checkpoint_dir is not None and stepped and n + 1 < len(batches) and \
                         self._due(last_checkpoint, state):
                     state.update(epoch=epoch, batch_in_epoch=n + 1, sums=sums, seen=seen,
                                  seconds=time.perf_counter() - t0)
@@ -183,11 +197,15 @@ class Trainer:
                     last_checkpoint = (time.monotonic(), state["step"])
             bar.close()
             seconds = time.perf_counter() - t0
+            keys = sorted(sums)
+            *totals, seen = distributed.sum_all([sums[k] for k in keys] + [seen], self.device)
+            sums = dict(zip(keys, totals))
             record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
                       "train_seconds": round(seconds, 2), "train_examples_per_second": round(seen / seconds, 1),
                       "precision": self.precision, "hardware": precision.hardware(self.device)}
-            if self.validate is not None:
+            if self.validate is not None and main:
                 record.update({f"val_{k}": v for k, v in self.validate(model).items()})
+            record = distributed.from_main(record)
             self.history.append(record)
             state.update(epoch=epoch + 1, batch_in_epoch=0, sums={"loss": 0.0}, seen=0, seconds=0.0)
             stop = False
@@ -199,13 +217,13 @@ class Trainer:
                 else:
                     state["bad_epochs"] += 1
                     stop = c.early_stopping_patience is not None and state["bad_epochs"] >= c.early_stopping_patience
-            if c.progress:
+            if c.progress and main:
                 tqdm.write(_epoch_line(record))
-            if self.checkpoint_dir is not None:
+            if self.checkpoint_dir is not None and main:
                 self._checkpoint(optimizer, state, best_weights)
                 last_checkpoint = (time.monotonic(), state["step"])
             if stop:
-                if c.progress:
+                if c.progress and main:
                     tqdm.write(f"early stopping: no better val_{self.monitor} for {state['bad_epochs']} epochs")
                 break
             if state["step"] >= total_steps:
@@ -213,6 +231,7 @@ class Trainer:
         if best_weights is not None:
             model.load_state_dict(best_weights)
             self.best_epoch = state["best_epoch"]
+        distributed.share_weights(model)
         return self.history
 
     def _due(self, last: tuple[float, int], state: dict) -> bool:

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from textmaker import __version__
+from textmaker import __version__, distributed
 from textmaker.batching import run_batches
 from textmaker.errors import TextmakerError
 from textmaker.tasks import hf_layout
@@ -90,6 +90,8 @@ class Task:
         from safetensors.torch import save_file
 
         network = self._require_network("save")
+        if not distributed.is_main():  # under torchrun, rank 0 writes; the others hold the same model
+            return Path(directory)
         directory = check_output(directory, overwrite=True, flag="save directory")
         with output_lock(directory), atomic_directory(directory) as tmp:
             write_json(tmp / "config.json", self.config_json())

@@ -1,0 +1,51 @@
+"""torchrun with 2 CPU processes (gloo) trains as 1 process does with the same global batch."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from tests.test_training import _loss, _model_without_dropout, _rows
+from textmaker.training import Trainer, TrainingConfig
+
+REPO = Path(__file__).resolve().parent.parent
+SETTINGS = dict(epochs=3, learning_rate=1e-3, progress=False, precision="fp32")
+
+WORKER = """
+import json, sys
+import torch
+from safetensors.torch import save_file
+from tests.test_training import _loss, _model_without_dropout, _rows
+from textmaker import distributed
+from textmaker.training import Trainer, TrainingConfig
+
+model = _model_without_dropout()
+history = Trainer(model, _loss, 0, TrainingConfig(batch_size=4, **json.loads(sys.argv[2])), None,
+                  device=torch.device("cpu")).fit(_rows())
+if distributed.is_main():  # only rank 0 writes
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[1] + "/model.safetensors")
+    open(sys.argv[1] + "/history.json", "w").write(json.dumps(history))
+"""
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
+    (tmp_path / "worker.py").write_text(WORKER)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(tmp_path / "worker.py"), str(tmp_path), json.dumps(SETTINGS)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = json.loads((tmp_path / "history.json").read_text())
+    one_model = _model_without_dropout()
+    one = Trainer(one_model, _loss, 0, TrainingConfig(batch_size=8, **SETTINGS), None,
+                  device=torch.device("cpu")).fit(_rows())
+    # Stated tolerance: float sums in another order, nothing more (64 rows: every global batch splits evenly).
+    for a, b in zip(one, two):
+        assert abs(a["train_loss"] - b["train_loss"]) <= 1e-5 and a["train_accuracy"] == b["train_accuracy"]
+    theirs = load_file(tmp_path / "model.safetensors")
+    for k, v in one_model.state_dict().items():
+        assert torch.allclose(v, theirs[k], atol=1e-5), k
