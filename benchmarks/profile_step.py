@@ -1,0 +1,64 @@
+"""Where one MiniLM training step's time goes, per precision: the share in matrix multiplies.
+
+    python benchmarks/profile_step.py [--batch 32 --tokens 24 --steps 6]
+
+Profiles textmaker's own training loop (Trainer.fit on real SST-2 sentences cut to --tokens) with
+torch.profiler, fp32 and the precision "auto" picks on this CPU, and prints the CPU time of the
+step's operators grouped: matrix multiplies, the optimizer, and the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED, machine  # noqa: E402
+
+from textmaker import TextClassifier, TextDataset  # noqa: E402
+from textmaker.precision import resolve  # noqa: E402
+
+MATMUL = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_dot_product",
+          "aten::mkldnn_", "aten::linear", "aten::matmul", "onednn", "mkldnn")
+OPTIMIZER = ("adamw", "_fused_adamw", "_foreach_", "Optimizer.step")
+
+
+def profile(precision: str, batch: int, tokens: int, steps: int) -> dict:
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    data = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence").sample(batch * steps, 0)
+    texts = [" ".join(t.split()[:tokens]) for t in data.texts]
+    data = TextDataset.from_lists(texts, data.labels)
+    t0 = time.perf_counter()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        TextClassifier.create(data, epochs=1, batch_size=batch, seq_len=tokens + 2, progress=False,
+                              precision=precision)
+    seconds = time.perf_counter() - t0
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    mm = sum(e.self_cpu_time_total for e in events if any(k in e.key for k in MATMUL))
+    opt = sum(e.self_cpu_time_total for e in events if any(k in e.key for k in OPTIMIZER))
+    return {"precision": precision, "seconds": seconds, "matmul_share": mm / total, "optimizer_share": opt / total}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--tokens", type=int, default=24)
+    p.add_argument("--steps", type=int, default=6)
+    a = p.parse_args()
+    print(machine())
+    print("| precision | run (s, incl. model loading) | matrix multiplies | optimizer | other |")
+    print("|---|---|---|---|---|")
+    for mode in dict.fromkeys(["fp32", resolve("auto", torch.device("cpu"))]):
+        r = profile(mode, a.batch, a.tokens, a.steps)
+        print(f"| {r['precision']} | {r['seconds']:.1f} | {100 * r['matmul_share']:.0f}% | "
+              f"{100 * r['optimizer_share']:.0f}% | {100 * (1 - r['matmul_share'] - r['optimizer_share']):.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
