@@ -156,7 +156,8 @@ class Trainer:
             model.train()
             sums, seen, t0 = state["sums"], state["seen"], time.perf_counter() - state["seconds"]
             bar = tqdm(total=len(rows), initial=seen, unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}",
-                       disable=not c.progress or not main, dynamic_ncols=True, leave=True)
+                       # None: tqdm stays quiet when stderr is not a terminal (a log file, CI)
+                       disable=None if c.progress and main else True, dynamic_ncols=True, leave=True)
             for n in range(state["batch_in_epoch"], len(batches)):
                 if state["step"] >= total_steps:  # max_steps reached
                     break
