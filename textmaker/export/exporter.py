@@ -4,7 +4,7 @@ Every export runs the exported file on real labelled text (the user's representa
 data, or else the verification sample kept in the model directory at training time)
 one input at a time, as apps do (dynamic int8 scales activations per batch, so a
 batch-64 check flatters it), and compares it with the PyTorch model: label (QA: answer)
-agreement, the largest logit difference, and the accuracy (QA: F1) change. A TFLite
+agreement, the largest probability (QA: logit) difference, and the accuracy (QA: F1) change. A TFLite
 classifier is run by MediaPipe Tasks itself, with MediaPipe's own tokenizer. The
 figures go into metadata.json; past the tolerance the export fails with them and
 writes nothing (quantized models that silently lose accuracy are the failure this
@@ -95,7 +95,7 @@ def export(task, directory: str | Path, format: str = "onnx", quantization=None,
         else:
             meta.update({k: task.config[k] for k in ("windows", "decoding", "version_2_with_negative")})
         job = Job(task.task_name, task.network, sig, rows, task.preprocessor.pad_id, task.preprocessor.seq_len, q,
-                  tmp, task.preprocessor.tokenizer.lowercase)
+                  tmp)
         formats.write(format, job, file)
         write_json(tmp / "metadata.json", meta)
         exported = load_exported(tmp)

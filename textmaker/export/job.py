@@ -24,7 +24,6 @@ class Job:
     seq_len: int
     quantization: QuantizationConfig
     directory: Path  # the export directory being written: vocab.txt and labels.txt are already in it
-    lowercase: bool = True
 
 
 def feeds(batch: dict, signature: Signature, dtype) -> dict[str, np.ndarray]:
