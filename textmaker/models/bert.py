@@ -21,6 +21,7 @@ from torch import nn
 from textmaker.errors import TextmakerError
 from textmaker.io import read_json
 from textmaker.models.config import DictConfig
+from textmaker.models.dropout import Dropout, dropout
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class BertEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.dropout = Dropout(c.hidden_dropout_prob)
 
     def forward(self, input_ids, token_type_ids):
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
@@ -96,8 +97,15 @@ class BertSelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = (lin(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
                    for lin in (self.query, self.key, self.value))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.dropout_p if self.training else 0.0)
+        if self.training and self.dropout_p > 0 and x.device.type == "cpu":
+            # SDPA's own attention dropout on a CPU draws with bernoulli_ (see models/dropout.py): the
+            # same computation as its math path, with the cheap mask.
+            scores = (q @ k.transpose(-2, -1)) * (C // self.n_head) ** -0.5
+            probs = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1, dtype=torch.float32).to(q.dtype)
+            y = dropout(probs, self.dropout_p, True) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                               dropout_p=self.dropout_p if self.training else 0.0)
         return y.transpose(1, 2).reshape(B, T, C)
 
 
@@ -108,7 +116,7 @@ class BertDenseNorm(nn.Module):
         super().__init__()
         self.dense = nn.Linear(d_in, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.dropout = Dropout(c.hidden_dropout_prob)
 
     def forward(self, x, residual):
         return self.LayerNorm(self.dropout(self.dense(x)) + residual)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from textmaker.models.dropout import Dropout
+
 
 class SequenceClassifier(nn.Module):
     """pooled output -> dropout -> dense: logits over the classes."""
@@ -12,7 +14,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.1, initializer_range: float = 0.02):
         super().__init__()
         self.backbone = backbone
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.classifier = nn.Linear(backbone.output_dim, num_classes)
         nn.init.normal_(self.classifier.weight, std=initializer_range)
         nn.init.zeros_(self.classifier.bias)
@@ -28,7 +30,7 @@ class SpanExtractor(nn.Module):
     def __init__(self, backbone: nn.Module, dropout: float = 0.1, initializer_range: float = 0.02):
         super().__init__()
         self.backbone = backbone
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.qa_outputs = nn.Linear(backbone.output_dim, 2)
         nn.init.normal_(self.qa_outputs.weight, std=initializer_range)
         nn.init.zeros_(self.qa_outputs.bias)
