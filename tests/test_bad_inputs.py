@@ -75,6 +75,7 @@ def train(work, *extra, output=None):
     (["--validation", "x.tsv", "--validation-split", "0.2"], "give --validation or --validation-split, not both"),
     (["--gradient-accumulation", "0"], "gradient_accumulation_steps (--gradient-accumulation)"),
     (["--max-steps", "-2"], "max_steps (--max-steps)"),
+    (["--eval-every", "0"], "eval_every_steps (--eval-every)"),
 ])
 def test_bad_flags_are_refused_before_the_data_is_read(work, capsys, flags, expected, monkeypatch):
     from textmaker.data import TextDataset

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -13,10 +14,11 @@ from tests.test_training import _loss, _model_without_dropout, _rows
 from textmaker.training import Trainer, TrainingConfig
 
 REPO = Path(__file__).resolve().parent.parent
-SETTINGS = dict(epochs=3, learning_rate=1e-3, progress=False, precision="fp32")
+SETTINGS = dict(epochs=3, learning_rate=1e-3, progress=False)
 
 WORKER = """
 import json, sys
+import pytest
 import torch
 from safetensors.torch import save_file
 from tests.test_training import _loss, _model_without_dropout, _rows
@@ -32,20 +34,24 @@ if distributed.is_main():  # only rank 0 writes
 """
 
 
-def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
+# Stated tolerance: fp32, float sums in another order, nothing more (64 rows: every global batch splits
+# evenly); bf16, the two halves' bf16 gradients are averaged, rounding where one batch's would not.
+@pytest.mark.parametrize("precision,tolerance", [("fp32", 1e-5), ("bf16", 2e-3)])
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, precision, tolerance):
+    settings = {**SETTINGS, "precision": precision}
     (tmp_path / "worker.py").write_text(WORKER)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(tmp_path / "worker.py"), str(tmp_path), json.dumps(SETTINGS)],
+                           str(tmp_path / "worker.py"), str(tmp_path), json.dumps(settings)],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads((tmp_path / "history.json").read_text())
     one_model = _model_without_dropout()
-    one = Trainer(one_model, _loss, 0, TrainingConfig(batch_size=8, **SETTINGS), None,
+    one = Trainer(one_model, _loss, 0, TrainingConfig(batch_size=8, **settings), None,
                   device=torch.device("cpu")).fit(_rows())
-    # Stated tolerance: float sums in another order, nothing more (64 rows: every global batch splits evenly).
     for a, b in zip(one, two):
-        assert abs(a["train_loss"] - b["train_loss"]) <= 1e-5 and a["train_accuracy"] == b["train_accuracy"]
+        assert abs(a["train_loss"] - b["train_loss"]) <= tolerance
+        assert a["train_accuracy"] == b["train_accuracy"] and a["precision"] == b["precision"] == precision
     theirs = load_file(tmp_path / "model.safetensors")
     for k, v in one_model.state_dict().items():
-        assert torch.allclose(v, theirs[k], atol=1e-5), k
+        assert theirs[k].dtype == torch.float32 and torch.allclose(v, theirs[k], atol=tolerance), k

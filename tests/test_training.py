@@ -24,7 +24,7 @@ def _rows(n=64):
 
 
 def _loss(model, batch):
-    logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).float()
     return F.cross_entropy(logits, batch["label"]), {"accuracy": (logits.argmax(-1) == batch["label"]).sum().item()}
 
 
@@ -112,8 +112,8 @@ def test_resume_mid_epoch_from_a_step_checkpoint_matches_an_uninterrupted_run(tm
     killed = Trainer(_model(), _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=cpu)
     real_checkpoint = killed._checkpoint
 
-    def checkpoint_then_die(optimizer, state, best):
-        real_checkpoint(optimizer, state, best)
+    def checkpoint_then_die(weights, optimizer, state, best):
+        real_checkpoint(weights, optimizer, state, best)
         if state["step"] == 6:  # mid first epoch: 8 batches an epoch
             raise KeyboardInterrupt
 
@@ -155,7 +155,9 @@ def test_early_stopping_restores_the_best_epoch():
         return {"accuracy": next(scores), "loss": next(losses)}
 
     model = _model()
-    cfg = TrainingConfig(epochs=10, batch_size=8, learning_rate=1e-3, progress=False, early_stopping_patience=1)
+    # fp32: under bf16, validation sees the bf16 copies and the best weights kept are the fp32 masters
+    cfg = TrainingConfig(epochs=10, batch_size=8, learning_rate=1e-3, progress=False, early_stopping_patience=1,
+                         precision="fp32")
     t = Trainer(model, _loss, 0, cfg, validate, device=torch.device("cpu"))
     t.fit(_rows())
     assert len(t.history) == 4 and t.best_epoch == 3
@@ -190,3 +192,25 @@ def test_max_steps_stops_training_there():
     history = Trainer(model, _loss, 0, cfg, None, device=torch.device("cpu")).fit(_rows())
     assert len(history) == 2  # 8 steps an epoch: the second epoch stops after 3
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_evaluation_every_n_steps_keeps_the_best_point_within_an_epoch():
+    # 8 steps an epoch, validated every 3 steps and at epoch ends: 3, 6, 8 | 9, 12, 15, 16.
+    scores = iter([0.5, 0.6, 0.55, 0.9, 0.7, 0.6, 0.8])
+    snapshots = []
+
+    def validate(m):
+        snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
+        return {"accuracy": next(scores), "loss": 0.5}
+
+    model = _model()
+    cfg = TrainingConfig(epochs=2, batch_size=8, learning_rate=1e-3, progress=False, eval_every_steps=3,
+                         precision="fp32")
+    t = Trainer(model, _loss, 0, cfg, validate, device=torch.device("cpu"))
+    history = t.fit(_rows())
+    assert [p["step"] for h in history for p in h.get("evaluations", [])] == [3, 6, 9, 12, 15]
+    assert [h["step"] for h in history] == [8, 16]
+    assert history[1]["evaluations"][0]["val_accuracy"] == 0.9 and 1 < history[1]["evaluations"][0]["epoch"] < 2
+    assert (t.best_epoch, t.best_step) == (2, 9)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[3][k]), k

@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--gradient-accumulation", type=int, default=1, metavar="N",
                     help="sum the gradients of N batches per optimizer step (a larger batch in the same memory)")
     train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train.add_argument("--eval-every", type=int, metavar="STEPS",
+                       help="validate every STEPS optimizer steps too (not only at epoch ends); the best is kept")
+    train.add_argument("--train-word-embeddings", action="store_true", default=None,
+                       help="fine-tune a pre-trained encoder's word-embedding table too (default: kept)")
     train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                        help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
     train.add_argument("--output", required=True, help="model directory to write (new, empty, or with --overwrite "
@@ -134,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--gradient-accumulation", type=int, default=1, metavar="N",
                     help="sum the gradients of N batches per optimizer step (a larger batch in the same memory)")
     qt.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    qt.add_argument("--eval-every", type=int, metavar="STEPS",
+                    help="validate every STEPS optimizer steps too (not only at epoch ends); the best is kept")
+    qt.add_argument("--train-word-embeddings", action="store_true", default=None,
+                    help="fine-tune a pre-trained encoder's word-embedding table too (default: kept)")
     qt.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                     help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
     qt.add_argument("--output", required=True)
@@ -176,6 +184,7 @@ def _check_before_data(args, task: str) -> None:
         positive_int(option, getattr(args, option, None))
     positive_int("gradient_accumulation_steps", args.gradient_accumulation)
     positive_int("max_steps", args.max_steps)
+    positive_int("eval_every_steps", args.eval_every)
     check_output(args.output, args.overwrite, args.resume)
 
 
@@ -215,7 +224,8 @@ def _classify_train(args, TextClassifier) -> int:
         seq_len=args.seq_len, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
         class_weights=args.class_weights, early_stopping_patience=args.early_stopping, seed=args.seed,
         checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet, precision=args.precision,
-        gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps)
+        gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps,
+        train_word_embeddings=args.train_word_embeddings, eval_every_steps=args.eval_every)
     clf.save(output)
     if "validation" in clf.metrics:
         v = clf.metrics["validation"]
@@ -268,7 +278,8 @@ def _qa_train(args, QuestionAnswerer) -> int:
         seq_len=args.seq_len, query_len=args.query_len, doc_stride=args.doc_stride,
         early_stopping_patience=args.early_stopping, seed=args.seed, checkpoint_dir=output / "checkpoints",
         resume=args.resume, progress=not args.quiet, precision=args.precision,
-        gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps)
+        gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps,
+        train_word_embeddings=args.train_word_embeddings, eval_every_steps=args.eval_every)
     qa.save(output)
     if "validation" in qa.metrics:
         v = qa.metrics["validation"]

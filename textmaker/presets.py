@@ -94,6 +94,17 @@ def _lowercase_of(path: Path) -> bool:
     return True
 
 
+def trains_word_embeddings(preset: dict, choice: bool | None) -> bool:
+    """Whether fine-tuning updates the encoder's word-embedding table (`choice` None: the default).
+
+    A pre-trained encoder's table is kept as it is by default: a fine-tuning set reaches a few
+    thousand of its 30,522 rows, and only those would move away from the rows of the words it never
+    shows; and on a CPU the table's dense gradient and optimizer update (half of MiniLM's weights)
+    were a third of a short-sentence training step. An encoder trained from random weights learns it.
+    """
+    return preset["source"] == "random" if choice is None else bool(choice)
+
+
 def max_positions(preset: dict) -> int | None:
     """The longest sequence a resolved preset's encoder takes (None: no position table, as AWE)."""
     if preset["kind"] != "bert":

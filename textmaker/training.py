@@ -9,6 +9,7 @@ validation, early stopping, the best weights, and checkpoints that resume.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -32,6 +33,8 @@ from textmaker.io import atomic_directory, read_json, write_json
 
 log = logging.getLogger(__name__)
 
+# A loss function takes the network and a batch; under bf16 the network's outputs are bf16, so it
+# computes its loss from outputs cast to fp32 (.float()).
 LossFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict[str, float]]]
 ValidateFn = Callable[[torch.nn.Module], dict[str, float]]
 
@@ -53,10 +56,15 @@ class TrainingConfig:
     # or steps, so that a kill loses minutes: a full SST-2 epoch on a CPU is many minutes.
     checkpoint_every_minutes: float | None = 10.0
     checkpoint_every_steps: int | None = None
+    # Validation within epochs too, every so many optimizer steps; the best point (epoch end or not)
+    # is the one kept. Each epoch's record lists its points under "evaluations".
+    eval_every_steps: int | None = None
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (see textmaker.precision)
     # Gradients of this many batches summed per optimizer step: the batch of a larger machine.
     gradient_accumulation_steps: int = 1
     max_steps: int | None = None  # stop after this many optimizer steps, if before the last epoch ends
+    # Recorded for the history (the task sets requires_grad; see presets.trains_word_embeddings).
+    train_word_embeddings: bool | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -64,7 +72,7 @@ class TrainingConfig:
 
 # Settings that must match for a checkpoint to be resumed (the rest may change, e.g. progress).
 RESUME_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_fraction", "max_grad_norm", "seed",
-               "group_by_length", "gradient_accumulation_steps", "max_steps")
+               "group_by_length", "gradient_accumulation_steps", "max_steps", "train_word_embeddings")
 
 
 def fingerprint(rows: Sequence[Row], config: TrainingConfig) -> str:
@@ -84,10 +92,10 @@ def lr_at(step: int, total: int, base: float, warmup_fraction: float) -> float:
     return base * max(0.0, (total - step) / max(1, total - warmup))
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(named: torch.nn.Module | Sequence[tuple[str, torch.Tensor]], weight_decay: float) -> list[dict]:
     """Decay matrices only: biases, LayerNorm and other vectors are not decayed."""
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for name, p in (named.named_parameters() if isinstance(named, torch.nn.Module) else named):
         if p.requires_grad:
             (decay if p.dim() >= 2 and "LayerNorm" not in name else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -119,6 +127,9 @@ class Trainer:
         value = record[f"val_{self.monitor}"]
         return [value if self.higher_is_better else -value, -record.get("val_loss", 0.0)]
 
+    def _better(self, record: dict, state: dict) -> bool:
+        return state["best_score"] is None or self._score(record) > state["best_score"]
+
     def fit(self, rows: Sequence[Row], resume: bool = False) -> list[dict]:
         c = self.config
         if not rows:
@@ -126,23 +137,35 @@ class Trainer:
         rank, processes = distributed.world()
         if processes > 1:
             self.device = distributed.setup(self.device)
-        main = rank == 0
-        model = self.model.to(self.device)
-        net = torch.nn.parallel.DistributedDataParallel(model) if processes > 1 else model
-        optimizer = precision.adamw(param_groups(model, c.weight_decay), c.learning_rate, self.device)
         self.precision = precision.resolve(c.precision, self.device)
+        self.fingerprint = fingerprint(rows, c) if self.checkpoint_dir is not None else None
+        model = self.model.to(self.device)
+        saved = self._restore_model() if resume else None  # into the fp32 network, before any cast
+        weights = precision.TrainingWeights(model, self.precision)
+        try:
+            return self._fit(rows, model, weights, saved, rank, processes)
+        finally:
+            weights.restore()  # also on an interrupt: the caller's network is fp32 again
+
+    def _fit(self, rows: Sequence[Row], model: torch.nn.Module, weights: "precision.TrainingWeights",
+             saved: dict | None, rank: int, processes: int) -> list[dict]:
+        c = self.config
+        main = rank == 0
+        net = torch.nn.parallel.DistributedDataParallel(model) if processes > 1 else model
+        optimizer = precision.adamw(param_groups(weights.named_trainable(), c.weight_decay), c.learning_rate,
+                                    self.device)
+        trainable = [p for _, p in weights.named_trainable()]
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         lengths = [len(r["input_ids"]) for r in rows]
         accum = c.gradient_accumulation_steps
         global_batch = c.batch_size * processes  # each process takes its share of every batch
         steps_per_epoch = math.ceil(math.ceil(len(rows) / global_batch) / accum)
         total_steps = min(steps_per_epoch * c.epochs, c.max_steps or steps_per_epoch * c.epochs)
-        self.fingerprint = fingerprint(rows, c) if self.checkpoint_dir is not None else None
         state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "sums": {"loss": 0.0}, "seen": 0, "seconds": 0.0,
-                 "best_score": None, "best_epoch": None, "bad_epochs": 0}
+                 "best_score": None, "best_epoch": None, "best_step": None, "bad_epochs": 0, "evaluations": []}
         best_weights = None
-        if resume:
-            state, best_weights = self._restore(optimizer)
+        if saved is not None:
+            state, best_weights = self._restore_training(saved, optimizer)
             if main:
                 print(f"resuming from epoch {state['epoch'] + 1}, step {state['step']} of {total_steps} "
                       f"({self.checkpoint_dir})", file=sys.stderr, flush=True)
@@ -175,14 +198,16 @@ class Trainer:
                 if n == first:
                     optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss * weight / group).backward()
+                weights.collect_grads(first=n == first)
                 stepped = n + 1 == first + group
                 if stepped:
                     for g in optimizer.param_groups:
                         g["lr"] = lr_at(state["step"], total_steps, c.learning_rate, c.warmup_fraction)
                     scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(trainable, c.max_grad_norm, foreach=True)
                     scaler.step(optimizer)
                     scaler.update()
+                    weights.publish()
                     state["step"] += 1
                 sums["loss"] += loss.item() * len(mine) * weight
                 for k, v in stats.items():
@@ -190,38 +215,56 @@ class Trainer:
                 seen += len(mine) * int(weight)
                 bar.update(len(b))
                 bar.set_postfix(loss=f"{sums['loss'] / max(seen, 1):.4f}")
+                if stepped and n + 1 < len(batches) and self.validate is not None and c.eval_every_steps and \
+                        state["step"] % c.eval_every_steps == 0:
+                    point = {"step": state["step"], "epoch": round(epoch + (n + 1) / len(batches), 4)}
+                    if main:
+                        point.update({f"val_{k}": v for k, v in self.validate(model).items()})
+                    point = distributed.from_main(point)
+                    state["evaluations"].append(point)
+                    if self._better(point, state):
+                        state.update(best_score=self._score(point), best_epoch=epoch + 1, best_step=state["step"])
+                        best_weights = _copy(weights.state_dict())
+                    if c.progress and main:
+                        tqdm.write(_epoch_line(point, "step"))
                 if main and self.checkpoint_dir is not None and stepped and n + 1 < len(batches) and \
                         self._due(last_checkpoint, state):
                     state.update(epoch=epoch, batch_in_epoch=n + 1, sums=sums, seen=seen,
                                  seconds=time.perf_counter() - t0)
-                    self._checkpoint(optimizer, state, best_weights)
+                    self._checkpoint(weights, optimizer, state, best_weights)
                     last_checkpoint = (time.monotonic(), state["step"])
             bar.close()
             seconds = time.perf_counter() - t0
             keys = sorted(sums)
             *totals, seen = distributed.sum_all([sums[k] for k in keys] + [seen], self.device)
             sums = dict(zip(keys, totals))
-            record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
-                      "train_seconds": round(seconds, 2), "train_examples_per_second": round(seen / seconds, 1),
+            record = {"epoch": epoch + 1, "step": state["step"], **{f"train_{k}": v / seen for k, v in sums.items()},
+                      "train_examples": int(seen), "train_seconds": round(seconds, 2),
+                      "train_examples_per_second": round(seen / seconds, 1),
                       "precision": self.precision, "hardware": precision.hardware(self.device)}
             if self.validate is not None and main:
                 record.update({f"val_{k}": v for k, v in self.validate(model).items()})
             record = distributed.from_main(record)
+            improved_within = any(p.get("step") == state["best_step"] for p in state["evaluations"])
+            if state["evaluations"]:
+                record["evaluations"] = state["evaluations"]
             self.history.append(record)
-            state.update(epoch=epoch + 1, batch_in_epoch=0, sums={"loss": 0.0}, seen=0, seconds=0.0)
+            state.update(epoch=epoch + 1, batch_in_epoch=0, sums={"loss": 0.0}, seen=0, seconds=0.0, evaluations=[])
             stop = False
             if self.validate is not None:
-                score = self._score(record)
-                if state["best_score"] is None or score > state["best_score"]:
-                    state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
-                    best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                if self._better(record, state):
+                    state.update(best_score=self._score(record), best_epoch=epoch + 1, best_step=state["step"],
+                                 bad_epochs=0)
+                    best_weights = _copy(weights.state_dict())
+                elif improved_within:
+                    state["bad_epochs"] = 0
                 else:
                     state["bad_epochs"] += 1
                     stop = c.early_stopping_patience is not None and state["bad_epochs"] >= c.early_stopping_patience
             if c.progress and main:
                 tqdm.write(_epoch_line(record))
             if self.checkpoint_dir is not None and main:
-                self._checkpoint(optimizer, state, best_weights)
+                self._checkpoint(weights, optimizer, state, best_weights)
                 last_checkpoint = (time.monotonic(), state["step"])
             if stop:
                 if c.progress and main:
@@ -229,9 +272,10 @@ class Trainer:
                 break
             if state["step"] >= total_steps:
                 break
+        weights.restore()
         if best_weights is not None:
             model.load_state_dict(best_weights)
-            self.best_epoch = state["best_epoch"]
+            self.best_epoch, self.best_step = state["best_epoch"], state["best_step"]
         distributed.share_weights(model)
         return self.history
 
@@ -243,9 +287,10 @@ class Trainer:
 
     # ---- checkpoints: safetensors for tensors, JSON for the rest, never pickle ----
 
-    def _checkpoint(self, optimizer: torch.optim.Optimizer, state: dict, best_weights: dict | None) -> None:
+    def _checkpoint(self, weights: "precision.TrainingWeights", optimizer: torch.optim.Optimizer, state: dict,
+                    best_weights: dict | None) -> None:
         with atomic_directory(self.checkpoint_dir) as d:
-            save_file(_contiguous(self.model.state_dict()), d / "model.safetensors")
+            save_file(_contiguous(weights.state_dict()), d / "model.safetensors")
             if best_weights is not None:
                 save_file(_contiguous(best_weights), d / "best.safetensors")
             tensors, meta = _flatten_optimizer(optimizer.state_dict())
@@ -258,11 +303,12 @@ class Trainer:
                 f"step {state['step']}).\nTo continue it, run the same command again with --resume "
                 f"(Python: resume=True); the data and settings must be the same.\n", encoding="utf-8")
 
-    def _restore(self, optimizer: torch.optim.Optimizer) -> tuple[dict, dict | None]:
+    def _restore_model(self) -> dict:
+        """The checkpoint's settings, checked against this run's, and its weights into the network."""
         d = self.checkpoint_dir
         if d is None or not (d / "trainer_state.json").is_file():
             raise TextmakerError(f"{d}: no checkpoint to resume from; train without --resume first")
-        try:
+        with _damaged_checkpoint(d):
             saved = read_json(d / "trainer_state.json")
             for key in RESUME_KEYS:
                 if key in saved["config"] and saved["config"][key] != getattr(self.config, key):
@@ -272,21 +318,38 @@ class Trainer:
                 raise TextmakerError(f"{d}: the checkpoint was trained on other data; resume with the same "
                                      f"training data, or train afresh without --resume")
             self.model.load_state_dict(load_file(d / "model.safetensors", device=str(self.device)))
+        return saved
+
+    def _restore_training(self, saved: dict, optimizer: torch.optim.Optimizer) -> tuple[dict, dict | None]:
+        """The optimizer, random state and progress of the checkpoint `_restore_model` read."""
+        d = self.checkpoint_dir
+        with _damaged_checkpoint(d):
             optimizer.load_state_dict(_unflatten_optimizer(load_file(d / "optimizer.safetensors"),
                                                            saved["optimizer"]))
             if (d / "rng.safetensors").is_file():
                 torch.set_rng_state(load_file(d / "rng.safetensors")["cpu"])
             best = load_file(d / "best.safetensors") if (d / "best.safetensors").is_file() else None
             state = {k: saved[k] for k in ("epoch", "step", "best_score", "best_epoch", "bad_epochs")}
-        except (KeyError, ValueError, RuntimeError, OSError) as e:
-            if isinstance(e, TextmakerError):
-                raise
-            raise TextmakerError(f"{d}: the checkpoint is damaged ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                                 f"train afresh without --resume") from None
+            state.update(best_step=saved.get("best_step"), evaluations=saved.get("evaluations", []))
         self.history = saved["history"]
         state.update({k: saved.get(k, default) for k, default in
                       (("batch_in_epoch", 0), ("sums", {"loss": 0.0}), ("seen", 0), ("seconds", 0.0))})
         return state, best
+
+
+@contextlib.contextmanager
+def _damaged_checkpoint(d: Path):
+    try:
+        yield
+    except (KeyError, ValueError, RuntimeError, OSError) as e:
+        if isinstance(e, TextmakerError):
+            raise
+        raise TextmakerError(f"{d}: the checkpoint is damaged ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                             f"train afresh without --resume") from None
+
+
+def _copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -310,11 +373,11 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def _epoch_line(record: dict) -> str:
-    parts = [f"epoch {record['epoch']}"]
+def _epoch_line(record: dict, first: str = "epoch") -> str:
+    parts = [f"{first} {record[first]}"]
     for k, v in record.items():
         if k.endswith("_per_second"):
             parts.append(f"{v:.1f} ex/s")
-        elif k not in ("epoch", "train_seconds") and isinstance(v, float):
+        elif k not in ("epoch", "step", "train_seconds") and isinstance(v, float):
             parts.append(f"{k} {v:.4f}")
     return "  ".join(parts)

@@ -84,6 +84,30 @@ def test_awe_save_load_and_training_is_reproducible(toy_rows, tmp_path):
     assert np.array_equal(TextClassifier.load(tmp_path / "awe").predict_proba(texts), a.predict_proba(texts))
 
 
+@pytest.mark.encoder
+def test_a_pretrained_word_embedding_table_is_kept_by_default(minilm_clf, minilm_dir):
+    from textmaker.models.bert import load_weights
+
+    pretrained = load_weights(minilm_dir)
+    backbone = minilm_clf.network.backbone
+    assert torch.equal(backbone.embeddings.word_embeddings.weight, pretrained["embeddings.word_embeddings.weight"])
+    assert not torch.equal(backbone.encoder.layer[0].output.dense.weight,
+                           pretrained["encoder.layer.0.output.dense.weight"])
+    assert minilm_clf.config["training"]["train_word_embeddings"] is False
+
+
+@pytest.mark.parametrize("choice,trained", [(None, True), (False, False)])
+def test_a_random_encoder_learns_its_word_embeddings_unless_told(toy_rows, choice, trained):
+    torch.manual_seed(0)
+    clf = TextClassifier.create(_toy(toy_rows), model="bert_tiny_en_uncased_random", epochs=1, seq_len=16,
+                                progress=False, train_word_embeddings=choice)
+    torch.manual_seed(0)
+    from textmaker.models.bert import BertConfig, BertModel
+    fresh = BertModel(BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512))
+    same = torch.equal(fresh.embeddings.word_embeddings.weight, clf.network.backbone.embeddings.word_embeddings.weight)
+    assert same is not trained and clf.config["training"]["train_word_embeddings"] is trained
+
+
 def test_random_tiny_bert_with_frozen_encoder_trains_only_the_head(toy_rows):
     clf = TextClassifier.create(_toy(toy_rows), model="bert_tiny_en_uncased_random", epochs=1, seq_len=16,
                                 freeze_encoder=True, class_weights="balanced", progress=False)

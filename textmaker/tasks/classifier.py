@@ -69,13 +69,16 @@ class TextClassifier(Task):
                early_stopping_patience: int | None = None, seed: int = 0, vocab_size: int = 10000,
                wordvec_dim: int = 16, checkpoint_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True, precision: str = "auto",
-               gradient_accumulation_steps: int = 1, max_steps: int | None = None) -> "TextClassifier":
+               gradient_accumulation_steps: int = 1, max_steps: int | None = None,
+               train_word_embeddings: bool | None = None, eval_every_steps: int | None = None) -> "TextClassifier":
         """Build a classifier on `model` (a preset name or a BERT directory) and train it.
 
         class_weights: None, "balanced" (inverse class frequency), or one weight per label.
         checkpoint_dir: where each epoch's state is kept; with resume=True, training continues from it.
         Without validation data, 200 examples (at most a tenth) are held out of training to check
         exports on; the model directory keeps up to 500 validation examples for that.
+        train_word_embeddings: None keeps a pre-trained BERT's word-embedding table as it is (see
+        presets.trains_word_embeddings); True fine-tunes it too.
         """
         import torch
 
@@ -89,6 +92,7 @@ class TextClassifier(Task):
         check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience)
         positive_int("gradient_accumulation_steps", gradient_accumulation_steps)
         positive_int("max_steps", max_steps)
+        positive_int("eval_every_steps", eval_every_steps)
         preset = presets.resolve(model)
         check_seq_len(seq_len, preset["kind"], presets.max_positions(preset))
         positive_int("vocab_size", vocab_size, len(SPECIAL_TOKENS) + 1)
@@ -101,7 +105,7 @@ class TextClassifier(Task):
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
                                    early_stopping_patience=early_stopping_patience, progress=progress,
                                    precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
-                                   max_steps=max_steps)
+                                   max_steps=max_steps, eval_every_steps=eval_every_steps)
         torch.manual_seed(seed)  # the head's initial weights
         backbone, preprocessor = factory.from_preset(
             preset, seq_len, train_data.texts, {"vocab_size": vocab_size, "wordvec_dim": wordvec_dim})
@@ -110,6 +114,10 @@ class TextClassifier(Task):
         if freeze_encoder:
             for p in backbone.parameters():
                 p.requires_grad_(False)
+        if preset["kind"] == "bert":
+            train_cfg.train_word_embeddings = presets.trains_word_embeddings(preset, train_word_embeddings) \
+                and not freeze_encoder
+            backbone.embeddings.word_embeddings.weight.requires_grad_(train_cfg.train_word_embeddings)
         config = {"base_model": preset["name"], "label_names": train_data.label_names,
                   "head": {"num_classes": len(train_data.label_names), "dropout": dropout},
                   "freeze_encoder": freeze_encoder, "training": train_cfg.to_dict(),
@@ -132,7 +140,7 @@ class TextClassifier(Task):
         weights = self._class_weights(class_weights, train_data)
 
         def loss_fn(model, batch):
-            logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+            logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).float()
             loss = F.cross_entropy(logits, batch["label"], weight=weights.to(logits.device) if weights is not None else None)
             return loss, {"accuracy": (logits.argmax(-1) == batch["label"]).sum().item()}
 

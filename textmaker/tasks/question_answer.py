@@ -61,9 +61,11 @@ class QuestionAnswerer(Task):
                early_stopping_patience: int | None = None, seed: int = 0,
                checkpoint_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True, precision: str = "auto",
-               gradient_accumulation_steps: int = 1, max_steps: int | None = None) -> "QuestionAnswerer":
+               gradient_accumulation_steps: int = 1, max_steps: int | None = None,
+               train_word_embeddings: bool | None = None, eval_every_steps: int | None = None) -> "QuestionAnswerer":
         """Build a question answerer on `model` and train it. Up to 100 validation questions (else
-        training questions) are kept in the model directory to check exports on."""
+        training questions) are kept in the model directory to check exports on.
+        train_word_embeddings: as TextClassifier.create's."""
         import torch
 
         from textmaker.models import factory
@@ -73,6 +75,7 @@ class QuestionAnswerer(Task):
         check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience)
         positive_int("gradient_accumulation_steps", gradient_accumulation_steps)
         positive_int("max_steps", max_steps)
+        positive_int("eval_every_steps", eval_every_steps)
         positive_int("query_len", query_len)
         positive_int("doc_stride", doc_stride)
         preset = presets.resolve(model)
@@ -86,10 +89,12 @@ class QuestionAnswerer(Task):
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
                                    early_stopping_patience=early_stopping_patience, progress=progress,
                                    precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
-                                   max_steps=max_steps)
+                                   max_steps=max_steps, eval_every_steps=eval_every_steps)
         torch.manual_seed(seed)
         backbone, preprocessor = factory.from_preset(preset, windows.seq_len)
         network = SpanExtractor(backbone, pick(dropout, "dropout"), backbone.config.initializer_range)
+        train_cfg.train_word_embeddings = presets.trains_word_embeddings(preset, train_word_embeddings)
+        backbone.embeddings.word_embeddings.weight.requires_grad_(train_cfg.train_word_embeddings)
         config = {"base_model": preset["name"], "head": {"dropout": pick(dropout, "dropout")},
                   "windows": {"query_len": windows.query_len, "doc_stride": windows.doc_stride},
                   "decoding": dataclasses.asdict(DecodeConfig(n_best_size, max_answer_length,
@@ -113,7 +118,8 @@ class QuestionAnswerer(Task):
         rows = [w.row() for w in self.make_windows(train_data.examples)]
 
         def loss_fn(model, batch):
-            start, end = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+            start, end = (x.float() for x in model(batch["input_ids"], batch["attention_mask"],
+                                                   batch["token_type_ids"]))
             pad = batch["attention_mask"] == 0
             loss = (F.cross_entropy(start.masked_fill(pad, _MASKED), batch["start_position"])
                     + F.cross_entropy(end.masked_fill(pad, _MASKED), batch["end_position"])) / 2
