@@ -22,6 +22,8 @@ from common import SHARED, machine  # noqa: E402
 from textmaker import TextClassifier, TextDataset  # noqa: E402
 from textmaker.precision import resolve  # noqa: E402
 
+CPU = torch.device("cpu")
+
 MATMUL = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_dot_product",
           "aten::mkldnn_", "aten::linear", "aten::matmul", "onednn", "mkldnn")
 OPTIMIZER = ("adamw", "_fused_adamw", "_foreach_", "Optimizer.step")
@@ -42,7 +44,9 @@ def profile(precision: str, batch: int, tokens: int, steps: int) -> dict:
     total = sum(e.self_cpu_time_total for e in events)
     mm = sum(e.self_cpu_time_total for e in events if any(k in e.key for k in MATMUL))
     opt = sum(e.self_cpu_time_total for e in events if any(k in e.key for k in OPTIMIZER))
-    return {"precision": precision, "seconds": seconds, "matmul_share": mm / total, "optimizer_share": opt / total}
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:8]
+    return {"precision": precision, "seconds": seconds, "matmul_share": mm / total, "optimizer_share": opt / total,
+            "top": [(e.key, e.self_cpu_time_total / total) for e in top]}
 
 
 def main() -> None:
@@ -54,10 +58,13 @@ def main() -> None:
     print(machine())
     print("| precision | run (s, incl. model loading) | matrix multiplies | optimizer | other |")
     print("|---|---|---|---|---|")
-    for mode in dict.fromkeys(["fp32", resolve("auto", torch.device("cpu"))]):
-        r = profile(mode, a.batch, a.tokens, a.steps)
+    runs = [profile(mode, a.batch, a.tokens, a.steps) for mode in dict.fromkeys(["fp32", resolve("auto", CPU)])]
+    for r in runs:
         print(f"| {r['precision']} | {r['seconds']:.1f} | {100 * r['matmul_share']:.0f}% | "
               f"{100 * r['optimizer_share']:.0f}% | {100 * (1 - r['matmul_share'] - r['optimizer_share']):.0f}% |")
+    for r in runs:
+        print(f"\n{r['precision']}: the largest operators (share of CPU time)")
+        print("; ".join(f"{name} {100 * share:.0f}%" for name, share in r["top"]))
 
 
 if __name__ == "__main__":

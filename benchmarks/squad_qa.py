@@ -4,8 +4,11 @@
 
 - textmaker: QuestionAnswerer on MiniLM (dynamic padding, length-grouped batches).
 - hf:        the same encoder weights, AutoModelForQuestionAnswering + Trainer with the standard
-             run_qa.py pre-processing (padding to max_length, overflowing windows, offset mapping)
-             and post-processing (n_best 20, max_answer_length 30 over all windows).
+             run_qa.py pre-processing (overflowing windows, offset mapping) and post-processing
+             (n_best 20, max_answer_length 30 over all windows), at its best settings: bf16 where
+             the hardware has it, optim="adamw_torch_fused", train_sampling_strategy=
+             "group_by_length" and training windows padded per batch (run_qa's
+             --pad_to_max_length False).
 Same split, questions, seq_len, window overlap, epochs, batch size and learning rate. Both are
 scored by textmaker.metrics.squad_evaluate (the official v1.1 definition, tested separately).
 
@@ -80,8 +83,8 @@ def run_textmaker(a) -> dict:
 
 def run_hf(a) -> dict:
     import torch
-    from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, Trainer, TrainingArguments,
-                              default_data_collator)
+    from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments)
     from transformers.utils import logging as hf_logging
 
     from textmaker.metrics import squad_evaluate
@@ -98,7 +101,7 @@ def run_hf(a) -> dict:
     def encode(examples, train_mode):
         enc = tok([e.question.lstrip() for e in examples], [e.context for e in examples], truncation="only_second",
                   max_length=a.seq_len, stride=overlap, return_overflowing_tokens=True, return_offsets_mapping=True,
-                  padding="max_length")
+                  padding=False if train_mode else "max_length")
         feats = []
         for i in range(len(enc["input_ids"])):
             ex_i = enc["overflow_to_sample_mapping"][i]
@@ -136,12 +139,19 @@ def run_hf(a) -> dict:
             return {k: v for k, v in self.feats[i].items() if k not in ("example", "offsets")}
 
     train_feats = encode(train.examples, True)
+    from textmaker.precision import resolve as resolve_precision
+
+    # The peer at its best: bf16 exactly where textmaker's "auto" picks it (the same hardware test).
+    bf16 = resolve_precision("auto", torch.device("cuda" if torch.cuda.is_available() else "cpu")) == "bf16"
     args = TrainingArguments(output_dir="/tmp/hf_squad", per_device_train_batch_size=a.batch_size,
                              per_device_eval_batch_size=64, learning_rate=a.learning_rate, num_train_epochs=a.epochs,
                              warmup_steps=0.1, weight_decay=0.01, lr_scheduler_type="linear", seed=a.seed,
                              report_to=[], save_strategy="no", logging_strategy="no", disable_tqdm=True,
-                             use_cpu=not torch.cuda.is_available())
-    trainer = Trainer(model=model, args=args, train_dataset=DS(train_feats), data_collator=default_data_collator)
+                             use_cpu=not torch.cuda.is_available(), bf16=bf16, optim="adamw_torch_fused",
+                             train_sampling_strategy="group_by_length")
+    # Training windows padded per batch; evaluation windows stay max_length (their offsets line up).
+    trainer = Trainer(model=model, args=args, train_dataset=DS(train_feats),
+                      data_collator=DataCollatorWithPadding(tok), processing_class=tok)
     t0 = time.perf_counter()
     trainer.train()
     train_s = time.perf_counter() - t0
@@ -169,6 +179,8 @@ def run_hf(a) -> dict:
 
     t0 = time.perf_counter()
     eval_feats = encode(val.examples, False)
+    # In evaluation too, group_by_length would reorder the windows; the decoding needs them in order.
+    trainer.args.train_sampling_strategy = "random"
     start_logits, end_logits = trainer.predict(DS(eval_feats)).predictions
     preds = decode(val.examples, eval_feats, start_logits, end_logits)
     eval_s = time.perf_counter() - t0

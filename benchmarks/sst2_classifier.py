@@ -6,6 +6,10 @@
 - textmaker:      MiniLM fine-tuned by textmaker on `--limit` training sentences (precision auto:
                   bf16 where the CPU has AMX / AVX-512 BF16, else fp32; fused AdamW);
 - textmaker-fp32: the same in fp32, to show what mixed precision changes;
+- textmaker-embeddings: the same, fine-tuning the word-embedding table too (as the peer does;
+                  textmaker keeps a pre-trained table as it is by default);
+- textmaker@REV:  textmaker as it was at git revision REV (a worktree under /tmp), with its own
+                  defaults: "today's" speed, measured in the same run;
 - hf:             the same encoder weights, AutoModelForSequenceClassification + Trainer +
                   DataCollatorWithPadding at its best settings: bf16 where the CPU has it,
                   optim="adamw_torch_fused", train_sampling_strategy="group_by_length"; same subset,
@@ -33,24 +37,44 @@ def load(limit: int | None, seed: int):
     return (train.sample(limit, seed) if limit else train), dev
 
 
+def checkout(rev: str) -> Path:
+    """A worktree of this repository at `rev`, to import an earlier textmaker from."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    tree = Path(f"/tmp/textmaker-{rev}")
+    if not tree.is_dir():
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev], check=True,
+                       stdout=subprocess.DEVNULL)
+    return tree
+
+
 def run_textmaker(a) -> dict:
+    earlier = a.system.startswith("textmaker@")
+    if earlier:  # before anything imports textmaker
+        sys.path.insert(0, str(checkout(a.system.split("@", 1)[1])))
     from textmaker import TextClassifier
 
     model = "average_word_embedding" if a.system == "awe" else "minilm_l6_en_uncased"
     train, dev = load(None if a.system == "awe" else a.limit, a.seed)
     kw = {} if a.system == "awe" else dict(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate,
                                            seq_len=a.seq_len)
-    kw["precision"] = "fp32" if a.system == "textmaker-fp32" else "auto"
+    if not earlier:  # an earlier revision runs with its own defaults (it may predate these options)
+        kw["precision"] = "fp32" if a.system == "textmaker-fp32" else "auto"
+    if a.system == "textmaker-embeddings":
+        kw["train_word_embeddings"] = True
     t0 = time.perf_counter()
     clf = TextClassifier.create(train, model=model, seed=a.seed, progress=False, **kw)
     train_s = time.perf_counter() - t0
     epochs = clf.config["training"]["epochs"]
+    # without the 200 held out to check exports on (earlier revisions record the rate and time only)
+    trained = sum(h.get("train_examples", h["train_examples_per_second"] * h["train_seconds"]) for h in clf.history)
     t0 = time.perf_counter()
     report = clf.evaluate(dev)
     predict_s = time.perf_counter() - t0
-    return {"system": a.system, "precision": clf.history[-1]["precision"], "hardware": clf.history[-1]["hardware"],
+    return {"system": a.system, "precision": clf.history[-1].get("precision", "fp32"),
             "train_examples": len(train), "epochs": epochs, "accuracy": report["accuracy"],
-            "train_seconds": train_s, "train_examples_per_second": len(train) * epochs / train_s,
+            "train_seconds": train_s, "train_examples_per_second": trained / train_s,
             "predict_examples_per_second": len(dev) / predict_s, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -98,7 +122,8 @@ def run_hf(a) -> dict:
     t0 = time.perf_counter()
     pred = trainer.predict(DS(dev))
     predict_s = time.perf_counter() - t0
-    acc = float((np.argmax(pred.predictions, -1) == np.array(dev.label_ids)).mean())
+    # pred.label_ids, not dev's order: the Trainer may order evaluation batches by length too.
+    acc = float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())
     return {"system": "hf", "precision": "bf16" if bf16 else "fp32", "train_examples": len(train), "epochs": a.epochs,
             "accuracy": acc,
             "train_seconds": train_s, "train_examples_per_second": len(train) * a.epochs / train_s,
@@ -132,6 +157,11 @@ def main() -> None:
         print(f"\ntextmaker / HF Trainer: training {t['train_examples_per_second'] / h['train_examples_per_second']:.2f}x, "
               f"prediction {t['predict_examples_per_second'] / h['predict_examples_per_second']:.2f}x, "
               f"accuracy {100 * (t['accuracy'] - h['accuracy']):+.2f} points")
+    for name, r in results.items():
+        if "textmaker" in results and name.startswith("textmaker@"):
+            t = results["textmaker"]
+            print(f"textmaker / {name}: training {t['train_examples_per_second'] / r['train_examples_per_second']:.2f}x, "
+                  f"accuracy {100 * (t['accuracy'] - r['accuracy']):+.2f} points")
 
 
 if __name__ == "__main__":
