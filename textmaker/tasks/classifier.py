@@ -101,6 +101,10 @@ class TextClassifier(Task):
         d = {**DEFAULTS[preset["kind"]], **preset.get("defaults", {}).get(cls.task_name, {})}
         pick = lambda value, key: d[key] if value is None else value  # noqa: E731  (0 is not "default")
         seq_len, dropout = pick(seq_len, "seq_len"), pick(dropout, "dropout")
+        if preset["kind"] == "awe" and precision == "auto":
+            # bf16 pays where matrix multiplies dominate (encoders); the word-embedding baseline is a
+            # table lookup and an average, which bf16 would only make coarser.
+            precision = "fp32"
         train_cfg = TrainingConfig(epochs=pick(epochs, "epochs"), batch_size=pick(batch_size, "batch_size"),
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
                                    early_stopping_patience=early_stopping_patience, progress=progress,
