@@ -75,3 +75,17 @@ def test_resume_continues_from_checkpoints(toy_files, tmp_path):
 def test_presets_lists_the_default(capsys):
     assert main(["presets"]) == 0
     assert "minilm_l6_en_uncased" in capsys.readouterr().out
+
+
+def test_training_flags_reach_the_trainer(toy_files, tmp_path):
+    train, _ = toy_files
+    out = tmp_path / "model"
+    assert main(["classify", "train", str(train), "--text-column", "sentence", "--model", "bert_tiny_en_uncased_random",
+                 "--seq-len", "16", "--epochs", "1", "--batch-size", "4", "--validation-split", "0.2",
+                 "--eval-every", "2", "--precision", "fp32", "--output", str(out), "--quiet"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [p["step"] for p in history[0]["evaluations"]] == list(range(2, history[0]["step"], 2))
+    settings = json.loads((out / "config.json").read_text())
+    training = settings.get("training") or settings["textmaker"]["training"]
+    assert training["eval_every_steps"] == 2 and training["precision"] == "fp32"
+    assert training["train_word_embeddings"] is True  # a random-weight encoder learns its table

@@ -39,6 +39,19 @@ def _load_data(path: str, args, label_names=None):
     return TextDataset.from_path(path, args.text_column, args.label_column, args.delimiter, args.encoding, label_names)
 
 
+def _add_training_flags(p: argparse.ArgumentParser) -> None:
+    """The training loop's flags, the same for every task."""
+    p.add_argument("--gradient-accumulation", type=int, default=1, metavar="N",
+                   help="sum the gradients of N batches per optimizer step (a larger batch in the same memory)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--eval-every", type=int, metavar="STEPS",
+                   help="validate every STEPS optimizer steps too (not only at epoch ends); the best is kept")
+    p.add_argument("--train-word-embeddings", action="store_true", default=None,
+                   help="fine-tune a pre-trained encoder's word-embedding table too (default: kept)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textmaker", description="Train, evaluate and run small text models.")
     parser.add_argument("--version", action="version", version=f"textmaker {__version__}")
@@ -69,15 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after this many epochs without better validation accuracy")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--gradient-accumulation", type=int, default=1, metavar="N",
-                    help="sum the gradients of N batches per optimizer step (a larger batch in the same memory)")
-    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    train.add_argument("--eval-every", type=int, metavar="STEPS",
-                       help="validate every STEPS optimizer steps too (not only at epoch ends); the best is kept")
-    train.add_argument("--train-word-embeddings", action="store_true", default=None,
-                       help="fine-tune a pre-trained encoder's word-embedding table too (default: kept)")
-    train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
+    _add_training_flags(train)
     train.add_argument("--output", required=True, help="model directory to write (new, empty, or with --overwrite "
                                                        "a textmaker model)")
     train.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
@@ -135,15 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--doc-stride", type=int, help="tokens between window starts; default 128")
     qt.add_argument("--early-stopping", type=int, metavar="PATIENCE")
     qt.add_argument("--seed", type=int, default=0)
-    qt.add_argument("--gradient-accumulation", type=int, default=1, metavar="N",
-                    help="sum the gradients of N batches per optimizer step (a larger batch in the same memory)")
-    qt.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    qt.add_argument("--eval-every", type=int, metavar="STEPS",
-                    help="validate every STEPS optimizer steps too (not only at epoch ends); the best is kept")
-    qt.add_argument("--train-word-embeddings", action="store_true", default=None,
-                    help="fine-tune a pre-trained encoder's word-embedding table too (default: kept)")
-    qt.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                    help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
+    _add_training_flags(qt)
     qt.add_argument("--output", required=True)
     qt.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
     qt.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints")
