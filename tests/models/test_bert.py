@@ -56,6 +56,10 @@ def test_reports_missing_and_unexpected_keys(tmp_path, caplog):
     assert m.unexpected_keys == ["cls.predictions.bias"]
     assert "pooler.dense.weight" in caplog.text
     assert torch.equal(m.embeddings.word_embeddings.weight, state["bert.embeddings.word_embeddings.weight"])
+    # built without random initialisation: what the checkpoint lacks gets BERT's, not stale memory
+    w = m.pooler.dense.weight
+    assert torch.equal(m.pooler.dense.bias, torch.zeros_like(m.pooler.dense.bias))
+    assert torch.isfinite(w).all() and abs(w.std().item() - TINY.initializer_range) < 0.01
 
 
 def test_pickled_code_in_a_bin_file_is_refused(tmp_path):

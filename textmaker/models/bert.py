@@ -230,8 +230,15 @@ class BertModel(nn.Module):
         if not isinstance(raw, dict) or raw.get("model_type", "bert") != "bert":
             model_type = raw.get("model_type") if isinstance(raw, dict) else None
             raise TextmakerError(f"{config_path}: model_type is {model_type!r}; only BERT encoders load")
-        model = cls(BertConfig.from_dict(raw, str(config_path)))
+        config = BertConfig.from_dict(raw, str(config_path))
+        with torch.device("meta"):  # no random initialisation of what the checkpoint replaces
+            model = cls(config)
+        model.to_empty(device="cpu")
         missing, unexpected = model.load_state_dict_report(load_weights(directory))
+        for name in dict.fromkeys(k.rsplit(".", 1)[0] for k in missing):
+            module = model.get_submodule(name)
+            module.reset_parameters()
+            model._init_weights(module)
         if missing:
             log.warning("%s: weights missing from the checkpoint (left at random init): %s", directory, missing)
         if unexpected:
