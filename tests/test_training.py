@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -143,6 +145,14 @@ def test_resume_without_checkpoint_or_with_other_settings(tmp_path):
     _train(tmp_path / "ck", epochs=1)
     with pytest.raises(TextmakerError, match="epochs=1"):
         _train(tmp_path / "ck", resume=True, epochs=3)
+    # a checkpoint from textmaker before the flat optimizer state (no "format") is named as such
+    state_file = tmp_path / "ck" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["format"]
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(TextmakerError, match="another version of textmaker .*format 1.* without --resume") as e:
+        _train(tmp_path / "ck", resume=True, epochs=1)
+    assert "\n" not in str(e.value)
 
 
 def test_early_stopping_restores_the_best_epoch():

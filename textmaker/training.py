@@ -71,6 +71,8 @@ class TrainingConfig:
 
 
 # Settings that must match for a checkpoint to be resumed (the rest may change, e.g. progress).
+# 2: the optimizer's state is per flat parameter group (precision.TrainingWeights), not per tensor.
+CHECKPOINT_FORMAT = 2
 RESUME_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_fraction", "max_grad_norm", "seed",
                "group_by_length", "gradient_accumulation_steps", "max_steps", "train_word_embeddings")
 
@@ -309,7 +311,8 @@ class Trainer:
             save_file(tensors, d / "optimizer.safetensors")
             save_file({"cpu": torch.get_rng_state()}, d / "rng.safetensors")  # dropout's draws, mid-epoch
             write_json(d / "trainer_state.json", {**state, "history": self.history, "optimizer": meta,
-                                                  "config": self.config.to_dict(), "fingerprint": self.fingerprint})
+                                                  "config": self.config.to_dict(), "fingerprint": self.fingerprint,
+                                                  "format": CHECKPOINT_FORMAT})
             (d / "RESUME.txt").write_text(
                 f"An unfinished training run's checkpoint (epoch {state['epoch'] + (state['batch_in_epoch'] > 0)}, "
                 f"step {state['step']}).\nTo continue it, run the same command again with --resume "
@@ -322,6 +325,10 @@ class Trainer:
             raise TextmakerError(f"{d}: no checkpoint to resume from; train without --resume first")
         with _damaged_checkpoint(d):
             saved = read_json(d / "trainer_state.json")
+            if saved.get("format", 1) != CHECKPOINT_FORMAT:
+                raise TextmakerError(f"{d}: the checkpoint was written by another version of textmaker (checkpoint "
+                                     f"format {saved.get('format', 1)}, this one reads {CHECKPOINT_FORMAT}); "
+                                     f"train afresh without --resume")
             for key in RESUME_KEYS:
                 if key in saved["config"] and saved["config"][key] != getattr(self.config, key):
                     raise TextmakerError(f"{d}: the checkpoint was trained with {key}={saved['config'][key]}, "
