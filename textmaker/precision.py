@@ -93,12 +93,13 @@ class TrainingWeights:
             if self.bf16:
                 model.to(torch.bfloat16)
             params = dict(model.named_parameters())
-            self.groups, self._network, self._grads, self._views = [], [], [], []
+            self.groups, self._network, self._views = [], [], []
             for group in groups:
                 members = [(names[id(p)], params[names[id(p)]]) for p in group["params"]]
                 if not members:
                     continue
-                master = torch.nn.Parameter(torch.cat([self._fp32_of(n, p).reshape(-1) for n, p in members]))
+                master = torch.nn.Parameter(torch.cat([(self.fp32[n] if self.bf16 else p.detach()).reshape(-1)
+                                                       for n, p in members]))
                 master.grad = torch.zeros_like(master)
                 network = master.detach() if not self.bf16 else torch.empty_like(master, dtype=torch.bfloat16)
                 offset = 0
@@ -112,10 +113,6 @@ class TrainingWeights:
                     offset += p.numel()
                 self.groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": [master]})
                 self._network.append(network)
-                self._grads.append(master.grad)
-
-    def _fp32_of(self, name: str, p: torch.Tensor) -> torch.Tensor:
-        return self.fp32[name] if self.bf16 else p.detach()
 
     def masters(self) -> list[torch.nn.Parameter]:
         """The tensors the optimizer updates (one per parameter group), each with its gradient."""
@@ -128,8 +125,8 @@ class TrainingWeights:
             have = [(view, p.grad) for p, view in self._views if p.grad is not None]
             if first:
                 if len(have) < len(self._views):
-                    for g in self._grads:
-                        g.zero_()
+                    for m in self.masters():
+                        m.grad.zero_()
                 torch._foreach_copy_([v for v, _ in have], [g for _, g in have])
             elif have:
                 torch._foreach_add_([v for v, _ in have], [g.to(v.dtype) for v, g in have])
@@ -159,7 +156,7 @@ class TrainingWeights:
             else:
                 for p, _ in self._views:
                     p.data = p.data.clone()
-        self.groups, self._network, self._grads, self._views = [], [], [], []
+        self.groups, self._network, self._views = [], [], []
         self.active = False
 
 

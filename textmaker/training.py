@@ -217,8 +217,8 @@ class Trainer:
                     for g in optimizer.param_groups:
                         g["lr"] = lr_at(state["step"], total_steps, c.learning_rate, c.warmup_fraction)
                     scaler.unscale_(optimizer)
-                    clip_gradients(optimizer, weights.masters(), c.max_grad_norm,
-                                   fold=self.precision != "fp16")  # fp16: the GradScaler owns grad_scale
+                    # a loss scaler (fp16) sets grad_scale itself: clip the gradients apart then
+                    clip_gradients(optimizer, weights.masters(), c.max_grad_norm, fold=not scaler.is_enabled())
                     scaler.step(optimizer)
                     scaler.update()
                     weights.publish()

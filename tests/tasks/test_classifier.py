@@ -149,3 +149,13 @@ def test_class_weights_must_match_labels(toy_rows):
     with pytest.raises(TextmakerError, match="class_weights has 3 values for 2 labels"):
         TextClassifier.create(_toy(toy_rows), model="average_word_embedding", class_weights=[1, 2, 3],
                               progress=False)
+
+
+def test_auto_precision_trains_the_word_embedding_baseline_in_fp32_even_where_bf16_is_fast(toy_rows, monkeypatch):
+    from textmaker import precision
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "amx_bf16"})  # auto would pick bf16
+    clf = TextClassifier.create(_toy(toy_rows), model="average_word_embedding", epochs=1, progress=False)
+    assert clf.history[-1]["precision"] == "fp32"
+    bf16 = TextClassifier.create(_toy(toy_rows), model="average_word_embedding", epochs=1, progress=False,
+                                 precision="bf16")  # asked for explicitly: honoured
+    assert bf16.history[-1]["precision"] == "bf16"
