@@ -43,6 +43,23 @@ def test_padding_does_not_change_real_tokens():
     assert torch.allclose(a, b[:, :4], atol=1e-5) and torch.allclose(pa, pb, atol=1e-5)
 
 
+def test_pooled_alone_equals_the_full_pass_and_so_do_its_gradients():
+    """pooled() computes the last layer for the [CLS] row only: the same output and the same
+    gradient for every weight as forward()'s pooled output, padding included."""
+    torch.manual_seed(0)
+    m = BertModel(TINY).eval()
+    ids = torch.tensor([[2, 5, 7, 9, 11], [2, 8, 3, 0, 0]])
+    mask = (ids != 0).long()
+    full = m(ids, mask)[1]
+    grads_full = torch.autograd.grad(full.square().sum(), list(m.parameters()), allow_unused=True)
+    alone = m.pooled(ids, mask)
+    grads_alone = torch.autograd.grad(alone.square().sum(), list(m.parameters()), allow_unused=True)
+    assert torch.allclose(full, alone, atol=1e-6)
+    for (name, _), a, b in zip(m.named_parameters(), grads_full, grads_alone):
+        assert (a is None) == (b is None), name
+        assert a is None or torch.allclose(a, b, atol=1e-6), name
+
+
 def test_reports_missing_and_unexpected_keys(tmp_path, caplog):
     torch.manual_seed(0)
     state = BertModel(TINY).state_dict()

@@ -47,3 +47,6 @@ class AverageWordEmbedding(nn.Module):
         m = attention_mask.unsqueeze(-1).to(x.dtype)
         mean = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
         return x, torch.relu(self.dense(mean))
+
+    def pooled(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        return self.forward(input_ids, attention_mask, token_type_ids)[1]

@@ -93,10 +93,12 @@ class BertSelfAttention(nn.Module):
         self.value = nn.Linear(c.hidden_size, c.hidden_size)
         self.dropout_p = c.attention_probs_dropout_prob
 
-    def forward(self, x, mask):
+    def forward(self, queries, x, mask):
+        """queries: the rows that attend ([B, Tq, C], x itself or its first rows); x: all rows."""
         B, T, C = x.shape
-        q, k, v = (lin(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-                   for lin in (self.query, self.key, self.value))
+        heads = (B, -1, self.n_head, C // self.n_head)
+        q = self.query(queries).view(heads).transpose(1, 2)
+        k, v = (lin(x).view(heads).transpose(1, 2) for lin in (self.key, self.value))
         if self.training and self.dropout_p > 0 and x.device.type == "cpu":
             # SDPA's own attention dropout on a CPU draws with bernoulli_ (see models/dropout.py): the
             # same computation as its math path, with the cheap mask.
@@ -106,7 +108,7 @@ class BertSelfAttention(nn.Module):
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                                dropout_p=self.dropout_p if self.training else 0.0)
-        return y.transpose(1, 2).reshape(B, T, C)
+        return y.transpose(1, 2).reshape(B, -1, C)
 
 
 class BertDenseNorm(nn.Module):
@@ -128,8 +130,9 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(c)  # "self" keeps Hugging Face's parameter names
         self.output = BertDenseNorm(c, c.hidden_size)
 
-    def forward(self, x, mask):
-        return self.output(self.self(x, mask), x)
+    def forward(self, x, mask, cls_only: bool = False):
+        queries = x[:, :1] if cls_only else x
+        return self.output(self.self(queries, x, mask), queries)
 
 
 class BertIntermediate(nn.Module):
@@ -152,8 +155,9 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(c)
         self.output = BertDenseNorm(c, c.intermediate_size)
 
-    def forward(self, x, mask):
-        x = self.attention(x, mask)
+    def forward(self, x, mask, cls_only: bool = False):
+        """cls_only: only the [CLS] row's output ([B, 1, H]); the other rows still serve as keys and values."""
+        x = self.attention(x, mask, cls_only)
         return self.output(self.intermediate(x), x)
 
 
@@ -162,9 +166,9 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(c) for _ in range(c.num_hidden_layers))
 
-    def forward(self, x, mask):
-        for layer in self.layer:
-            x = layer(x, mask)
+    def forward(self, x, mask, cls_only: bool = False):
+        for i, layer in enumerate(self.layer):
+            x = layer(x, mask, cls_only and i == len(self.layer) - 1)
         return x
 
 
@@ -178,7 +182,7 @@ class BertPooler(nn.Module):
 
 
 class BertModel(nn.Module):
-    """input ids -> (sequence output [B, T, H], pooled [CLS] output [B, H])."""
+    """input ids -> (sequence output [B, T, H], pooled [CLS] output [B, H]); `pooled` for the second alone."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -206,14 +210,24 @@ class BertModel(nn.Module):
                 nn.init.zeros_(m.weight[m.padding_idx])
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        x = self._encode(input_ids, attention_mask, token_type_ids, cls_only=False)
+        return x, self.pooler(x)
+
+    def pooled(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """The pooled output alone ([B, H]), as forward gives it, for less: the pooler reads only the
+        [CLS] row, so the last layer computes only that row (its query, attention output and
+        feed-forward; every row still gives keys and values). In MiniLM that skips about a seventh
+        of the encoder's arithmetic, in training and in exported classifiers alike."""
+        return self.pooler(self._encode(input_ids, attention_mask, token_type_ids, cls_only=True))
+
+    def _encode(self, input_ids, attention_mask, token_type_ids, cls_only: bool) -> torch.Tensor:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         # [B, 1, 1, T] boolean: every query may attend to every real (non-pad) key.
         mask = attention_mask.bool()[:, None, None, :]
-        x = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
-        return x, self.pooler(x)
+        return self.encoder(self.embeddings(input_ids, token_type_ids), mask, cls_only)
 
     # ---- Hugging Face-format checkpoints --------------------------------
 

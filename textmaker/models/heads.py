@@ -1,4 +1,5 @@
-"""Task heads on any backbone that returns (sequence output, pooled output)."""
+"""Task heads on any backbone that returns (sequence output, pooled output), and the pooled output
+alone from `pooled`."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class SequenceClassifier(nn.Module):
         nn.init.zeros_(self.classifier.bias)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        _, pooled = self.backbone(input_ids, attention_mask, token_type_ids)
+        pooled = self.backbone.pooled(input_ids, attention_mask, token_type_ids)
         return self.classifier(self.dropout(pooled))
 
 
