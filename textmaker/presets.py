@@ -35,7 +35,8 @@ PRESETS: dict[str, dict] = {
         "description": "all-MiniLM-L6-v2: pre-trained English BERT encoder, 6 layers, hidden 384, 22.7M parameters",
         "license": "Apache-2.0",
         # A 6-layer encoder wants a larger step than BERT-base's 3e-5: on 3,000 SST-2
-        # sentences, 2 epochs, dev accuracy was 84.3% at 1e-4 against 81.3% at 3e-5.
+        # sentences, 2 epochs, dev accuracy was 84.3% at 1e-4 against 81.3% at 3e-5; on all
+        # 67,349, 3 epochs, 90.37% at 1e-4 against 89.11% at 5e-5 and 89.68% at 2e-4 (one run each).
         "defaults": {"text_classifier": {"learning_rate": 1e-4}},
     },
     "bert_tiny_en_uncased_random": _random_bert(2, 128, 2, "BERT-Tiny shape (L2/H128), random weights"),
