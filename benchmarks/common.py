@@ -50,15 +50,28 @@ def save_results(path: str, args: dict, machine_text: str, results: dict) -> Non
     Path(path).write_text(json.dumps({"args": args, "machine": machine_text, "results": results}, indent=2))
 
 
-def run_systems(script: str, args) -> dict:
-    """Run each of args.systems in its own process with the same settings; save after each."""
-    forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("system", "systems", "out")]
-    results = {}
-    for system in args.systems.split(","):
-        print(f"running {system} ...", file=sys.stderr, flush=True)
-        results[system] = run_isolated(script, forwarded + [f"--system={system}"])
-        print(json.dumps(results[system]), file=sys.stderr, flush=True)
-        save_results(args.out, vars(args), machine(), results)
+def run_systems(script: str, args, rounds: int = 1) -> dict:
+    """Run each of args.systems in its own process with the same settings; save after each.
+
+    With rounds > 1 every system runs that many times, the order reversed every other round, so
+    that a drift in the machine's speed (this project's CPUs drift by 10-25% within an hour) falls
+    on every system alike: each system's value is then a list, one result per round.
+    """
+    forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+                 if k not in ("system", "systems", "out", "rounds")]
+    systems = args.systems.split(",")
+    results: dict = {}
+    for r in range(rounds):
+        for system in (systems if r % 2 == 0 else systems[::-1]):
+            label = f"{system} (round {r + 1} of {rounds})" if rounds > 1 else system
+            print(f"running {label} ...", file=sys.stderr, flush=True)
+            result = run_isolated(script, forwarded + [f"--system={system}"])
+            print(json.dumps(result), file=sys.stderr, flush=True)
+            if rounds > 1:
+                results.setdefault(system, []).append({**result, "round": r + 1})
+            else:
+                results[system] = result
+            save_results(args.out, vars(args), machine(), results)
     return results
 
 

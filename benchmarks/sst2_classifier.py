@@ -15,12 +15,15 @@
                   optim="adamw_torch_fused", train_sampling_strategy="group_by_length"; same subset,
                   seq_len, batch, epochs, learning rate.
 Each runs in its own process (peak memory is per system). Accuracy is on the whole dev set.
+`--rounds N` runs every system N times, alternating the order, and prints the ratios round by
+round with their median: this project's CPUs drift in speed by 10-25% within an hour.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -69,12 +72,14 @@ def run_textmaker(a) -> dict:
     epochs = clf.config["training"]["epochs"]
     # without the 200 held out to check exports on (earlier revisions record the rate and time only)
     trained = sum(h.get("train_examples", h["train_examples_per_second"] * h["train_seconds"]) for h in clf.history)
+    looped = sum(h["train_seconds"] for h in clf.history)
     t0 = time.perf_counter()
     report = clf.evaluate(dev)
     predict_s = time.perf_counter() - t0
     return {"system": a.system, "precision": clf.history[-1].get("precision", "fp32"),
             "train_examples": len(train), "epochs": epochs, "accuracy": report["accuracy"],
             "train_seconds": train_s, "train_examples_per_second": trained / train_s,
+            "loop_examples_per_second": trained / looped,
             "predict_examples_per_second": len(dev) / predict_s, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -117,7 +122,7 @@ def run_hf(a) -> dict:
                              bf16=bf16, optim="adamw_torch_fused", train_sampling_strategy="group_by_length")
     trainer = Trainer(model=model, args=args, train_dataset=DS(train), data_collator=DataCollatorWithPadding(tok))
     t0 = time.perf_counter()
-    trainer.train()
+    loop = trainer.train().metrics["train_samples_per_second"]
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     pred = trainer.predict(DS(dev))
@@ -127,7 +132,7 @@ def run_hf(a) -> dict:
     return {"system": "hf", "precision": "bf16" if bf16 else "fp32", "train_examples": len(train), "epochs": a.epochs,
             "accuracy": acc,
             "train_seconds": train_s, "train_examples_per_second": len(train) * a.epochs / train_s,
-            "predict_examples_per_second": len(dev) / predict_s, "peak_rss_mb": peak_rss_mb()}
+            "loop_examples_per_second": loop, "predict_examples_per_second": len(dev) / predict_s, "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
@@ -141,28 +146,47 @@ def main() -> None:
     p.add_argument("--systems", default="awe,textmaker,textmaker-fp32,hf")
     p.add_argument("--system", help=argparse.SUPPRESS)
     p.add_argument("--out", default="benchmarks/out/sst2.json")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every system this many times, alternating the order (for a drifting CPU's speed)")
     a = p.parse_args()
     if a.system:
         print(json.dumps(run_hf(a) if a.system == "hf" else run_textmaker(a)))
         return
-    results = run_systems(__file__, a)
-    print(f"\n{machine()}\n\n| system | precision | train examples x epochs | dev accuracy | train ex/s | predict ex/s "
-          f"| peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results.values():
-        print(f"| {r['system']} | {r.get('precision', '')} | {r['train_examples']} x {r['epochs']} | {100 * r['accuracy']:.2f}% | "
-              f"{r['train_examples_per_second']:.1f} | {r['predict_examples_per_second']:.1f} | {r['peak_rss_mb']:.0f} |")
-    if "textmaker" in results and "hf" in results:
-        t, h = results["textmaker"], results["hf"]
-        print(f"\ntextmaker / HF Trainer: training {t['train_examples_per_second'] / h['train_examples_per_second']:.2f}x, "
-              f"prediction {t['predict_examples_per_second'] / h['predict_examples_per_second']:.2f}x, "
-              f"accuracy {100 * (t['accuracy'] - h['accuracy']):+.2f} points")
-    for name, r in results.items():
-        if "textmaker" in results and name.startswith("textmaker@"):
-            t = results["textmaker"]
-            print(f"textmaker / {name}: training {t['train_examples_per_second'] / r['train_examples_per_second']:.2f}x, "
-                  f"accuracy {100 * (t['accuracy'] - r['accuracy']):+.2f} points")
+    results = run_systems(__file__, a, a.rounds)
+    runs = results if a.rounds > 1 else {k: [v] for k, v in results.items()}
+    print(f"\n{machine()}\n\n| system | round | precision | train examples x epochs | dev accuracy | train ex/s "
+          f"| loop ex/s | predict ex/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for rs in runs.values():
+        for r in rs:
+            print(f"| {r['system']} | {r.get('round', 1)} | {r.get('precision', '')} | {r['train_examples']} x {r['epochs']} "
+                  f"| {100 * r['accuracy']:.2f}% | {r['train_examples_per_second']:.1f} "
+                  f"| {r.get('loop_examples_per_second', float('nan')):.1f} | {r['predict_examples_per_second']:.1f} "
+                  f"| {r['peak_rss_mb']:.0f} |")
+    print("\ntrain ex/s: examples over the whole create()/train() call (model loading, tokenization and set-up "
+          "included); loop ex/s: over the trainer's own epoch time.")
+    if "textmaker" not in runs:
+        return
+    for name in runs:
+        if name != "textmaker" and (name == "hf" or name.startswith("textmaker@")):
+            ratios = ratio_lines(runs["textmaker"], runs[name])
+            print(f"textmaker / {name}: {ratios}")
 
+
+def ratio_lines(ours: list[dict], theirs: list[dict]) -> str:
+    """Per-round ratios (round by round: the runs of one round are the ones measured side by side)."""
+    def each(key: str) -> list[float]:
+        return [o[key] / t[key] for o, t in zip(ours, theirs) if o.get(key) and t.get(key)]
+
+    parts = []
+    for key, what in (("train_examples_per_second", "training"), ("loop_examples_per_second", "training loop")):
+        r = each(key)
+        if r:
+            parts.append(f"{what} {', '.join(f'{x:.2f}x' for x in r)}"
+                         + (f" (median {statistics.median(r):.2f}x)" if len(r) > 1 else ""))
+    accuracy = [100 * (o["accuracy"] - t["accuracy"]) for o, t in zip(ours, theirs)]
+    parts.append(f"accuracy {', '.join(f'{x:+.2f}' for x in accuracy)} points")
+    return "; ".join(parts)
 
 if __name__ == "__main__":
     main()
