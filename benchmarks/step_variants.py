@@ -1,0 +1,157 @@
+"""A whole training step, two ways, alternating step by step: what a change to the step is worth.
+
+    python benchmarks/step_variants.py VARIANT [--sentences 4800]
+
+VARIANT is one of:
+- clip-norm:   the clip norm from vector_norm (before session 7) against the dot products
+               `training.clip_gradients` uses now;
+- fused-bias:  nn.Linear's forward against oneDNN's bias-fused linear
+               (torch.ops.mkldnn._linear_pointwise) in a custom autograd Function, in bf16;
+               tried in session 7 and not adopted;
+- mask-cast:   the dropout mask cast to the activations' dtype and scaled in two operations
+               (models/dropout.py) against one (bool mask x 0-dim scale); tried, not adopted.
+
+A step is what the trainer does for one batch of 32 real SST-2 sentences (length-grouped, padded
+to their longest row): forward, loss, backward, gradients into the fp32 masters, clip, fused
+AdamW, masters back into the network; in the precision "auto" picks here, with the classifier's
+defaults (word embeddings kept). The two ways alternate step by step (the order swapped every
+step) in one process on the same weights, so a drift in the machine's speed falls on both alike;
+single runs of this CPU drift by 10-25%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED, machine  # noqa: E402
+
+from textmaker import TextDataset, precision, presets  # noqa: E402
+from textmaker.batching import batch_order, pad_batch  # noqa: E402
+from textmaker.models import bert, dropout, factory  # noqa: E402
+from textmaker.models.heads import SequenceClassifier  # noqa: E402
+from textmaker.training import clip_gradients, param_groups, to_device  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+def vector_norm_clip(optimizer, params, max_norm: float) -> None:
+    """The clip before session 7: vector_norm of each flat gradient."""
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+    optimizer.grad_scale = torch.clamp(norm / max_norm, min=1.0)
+
+
+class BiasFusedLinear(torch.autograd.Function):
+    """y = x W^T + b with the bias added inside oneDNN's matrix multiply (forward only fuses)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight = ctx.saved_tensors
+        g2 = gy.reshape(-1, gy.shape[-1])
+        return gy @ weight, g2.t() @ x.reshape(-1, x.shape[-1]), g2.sum(0)
+
+
+def fused_linear_forward(self, x):
+    if x.dtype == torch.bfloat16 and x.device.type == "cpu" and torch.is_grad_enabled():
+        return BiasFusedLinear.apply(x, self.weight, self.bias)
+    return torch.nn.functional.linear(x, self.weight, self.bias)
+
+
+def one_op_mask(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    if not training or p == 0.0:
+        return x
+    return x * (dropout.keep(x.shape, p, x.device) * torch.tensor(1.0 / (1.0 - p), dtype=x.dtype))
+
+
+@contextlib.contextmanager
+def one_op_dropout():
+    with patched(dropout, "dropout", one_op_mask), patched(bert, "dropout", one_op_mask):
+        yield
+
+
+@contextlib.contextmanager
+def patched(obj, name: str, value):
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast"])
+    p.add_argument("--sentences", type=int, default=4800)
+    a = p.parse_args()
+    data = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence").sample(a.sentences, 0)
+    torch.manual_seed(0)
+    backbone, pre = factory.from_preset(presets.resolve("minilm_l6_en_uncased"), 128)
+    backbone.embeddings.word_embeddings.weight.requires_grad_(False)
+    net = SequenceClassifier(backbone, 2)
+    rows = pre(data.texts)
+    labels = torch.tensor(data.label_ids)
+    batches = [(to_device(pad_batch([rows[i] for i in b], pre.pad_id), CPU), labels[b])
+               for b in batch_order([len(r["input_ids"]) for r in rows], 32, random.Random(0))]
+    mode = precision.resolve("auto", CPU)
+    weights = precision.TrainingWeights(net, mode, param_groups(net, 0.01))
+    optimizer = precision.adamw(weights.groups, 1e-4, CPU)
+    net.train()
+
+    here = sys.modules[__name__]
+    ways = {  # name -> a context in which a step runs that way; the first is the code as it is
+        "clip-norm": {"dot (now)": contextlib.nullcontext,
+                      "vector_norm": lambda: patched(here, "clip", vector_norm_clip)},
+        "fused-bias": {"nn.Linear (now)": contextlib.nullcontext,
+                       "bias fused": lambda: patched(torch.nn.Linear, "forward", fused_linear_forward)},
+        "mask-cast": {"cast, then scale (now)": contextlib.nullcontext, "one operation": one_op_dropout},
+    }[a.variant]
+
+    def step(batch, y) -> None:
+        with precision.autocast(mode, CPU):
+            logits = net(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        torch.nn.functional.cross_entropy(logits.float(), y).backward()
+        weights.collect_grads(first=True)
+        clip(optimizer, weights.masters(), 1.0)
+        optimizer.step()
+        weights.publish()
+
+    names = list(ways)
+    for batch, y in batches[:20]:  # oneDNN creates its kernels for each new shape once
+        for name in names:
+            with ways[name]():
+                step(batch, y)
+    seconds = dict.fromkeys(names, 0.0)
+    for i, (batch, y) in enumerate(batches[20:]):
+        for name in (names if i % 2 else names[::-1]):
+            with ways[name]():
+                t0 = time.perf_counter()
+                step(batch, y)
+                seconds[name] += time.perf_counter() - t0
+    weights.restore()
+    n = len(batches) - 20
+    print(f"{machine()}; {a.variant}: {n} steps each ({mode}), alternating\n")
+    print("| way | ms per step |")
+    print("|---|---|")
+    for name in names:
+        print(f"| {name} | {1e3 * seconds[name] / n:.1f} |")
+    now, other = names
+    print(f"\nnow / {other}: {seconds[other] / seconds[now]:.3f}x the speed")
+
+
+clip = clip_gradients  # what step() calls; the clip-norm variant swaps it
+
+if __name__ == "__main__":
+    main()
