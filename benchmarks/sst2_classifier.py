@@ -179,7 +179,8 @@ def ratio_lines(ours: list[dict], theirs: list[dict]) -> str:
         return [o[key] / t[key] for o, t in zip(ours, theirs) if o.get(key) and t.get(key)]
 
     parts = []
-    for key, what in (("train_examples_per_second", "training"), ("loop_examples_per_second", "training loop")):
+    for key, what in (("train_examples_per_second", "training"), ("loop_examples_per_second", "training loop"),
+                      ("predict_examples_per_second", "prediction")):
         r = each(key)
         if r:
             parts.append(f"{what} {', '.join(f'{x:.2f}x' for x in r)}"
