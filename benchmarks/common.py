@@ -75,6 +75,30 @@ def run_systems(script: str, args, rounds: int = 1) -> dict:
     return results
 
 
+def sst2_minilm_batches(sentences: int) -> tuple[torch.nn.Module, list[tuple[dict, torch.Tensor]]]:
+    """The MiniLM classifier as textmaker trains it (word embeddings kept) and `sentences` real SST-2
+    training sentences (seed 0) in length-grouped batches of 32, padded to their longest row:
+    [(batch tensors, labels)], for the scripts that time a step on real batches."""
+    import random
+
+    from textmaker import TextDataset, presets
+    from textmaker.batching import batch_order, pad_batch
+    from textmaker.models import factory
+    from textmaker.models.heads import SequenceClassifier
+    from textmaker.training import to_device
+
+    data = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence").sample(sentences, 0)
+    torch.manual_seed(0)
+    backbone, pre = factory.from_preset(presets.resolve("minilm_l6_en_uncased"), 128)
+    backbone.embeddings.word_embeddings.weight.requires_grad_(False)
+    net = SequenceClassifier(backbone, 2)
+    rows = pre(data.texts)
+    labels = torch.tensor(data.label_ids)
+    batches = [(to_device(pad_batch([rows[i] for i in b], pre.pad_id), torch.device("cpu")), labels[b])
+               for b in batch_order([len(r["input_ids"]) for r in rows], 32, random.Random(0))]
+    return net, batches
+
+
 MODES = ["none", "float16", "dynamic", "int8"]
 
 

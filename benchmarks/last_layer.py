@@ -13,7 +13,6 @@ drift in the machine's speed falls on both alike.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
@@ -21,13 +20,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine  # noqa: E402
+from common import machine, sst2_minilm_batches  # noqa: E402
 
-from textmaker import TextDataset, precision, presets  # noqa: E402
-from textmaker.batching import batch_order, pad_batch  # noqa: E402
-from textmaker.models import factory  # noqa: E402
-from textmaker.models.heads import SequenceClassifier  # noqa: E402
-from textmaker.training import param_groups, to_device  # noqa: E402
+from textmaker import precision  # noqa: E402
+from textmaker.training import param_groups  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -37,14 +33,8 @@ def main() -> None:
     p.add_argument("--sentences", type=int, default=3200)
     p.add_argument("--rounds", type=int, default=2, help="passes over the batches")
     a = p.parse_args()
-    data = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence").sample(a.sentences, 0)
-    torch.manual_seed(0)
-    backbone, pre = factory.from_preset(presets.resolve("minilm_l6_en_uncased"), 128)
-    backbone.embeddings.word_embeddings.weight.requires_grad_(False)
-    net = SequenceClassifier(backbone, 2)
-    rows = pre(data.texts)
-    batches = [to_device(pad_batch([rows[i] for i in b], pre.pad_id), CPU)
-               for b in batch_order([len(r["input_ids"]) for r in rows], 32, random.Random(0))]
+    net, labelled = sst2_minilm_batches(a.sentences)
+    batches = [b for b, _ in labelled]
     mode = precision.resolve("auto", CPU)
     ways = {"full": lambda b: net.backbone(b["input_ids"], b["attention_mask"], b["token_type_ids"])[1],
             "[CLS] row only": lambda b: net.backbone.pooled(b["input_ids"], b["attention_mask"], b["token_type_ids"])}

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import random
 import sys
 import time
 from pathlib import Path
@@ -31,13 +30,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine  # noqa: E402
+from common import machine, sst2_minilm_batches  # noqa: E402
 
-from textmaker import TextDataset, precision, presets  # noqa: E402
-from textmaker.batching import batch_order, pad_batch  # noqa: E402
-from textmaker.models import bert, dropout, factory  # noqa: E402
-from textmaker.models.heads import SequenceClassifier  # noqa: E402
-from textmaker.training import clip_gradients, param_groups, to_device  # noqa: E402
+from textmaker import precision  # noqa: E402
+from textmaker.models import bert, dropout  # noqa: E402
+from textmaker.training import clip_gradients, param_groups  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -96,15 +93,7 @@ def main() -> None:
     p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast"])
     p.add_argument("--sentences", type=int, default=4800)
     a = p.parse_args()
-    data = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence").sample(a.sentences, 0)
-    torch.manual_seed(0)
-    backbone, pre = factory.from_preset(presets.resolve("minilm_l6_en_uncased"), 128)
-    backbone.embeddings.word_embeddings.weight.requires_grad_(False)
-    net = SequenceClassifier(backbone, 2)
-    rows = pre(data.texts)
-    labels = torch.tensor(data.label_ids)
-    batches = [(to_device(pad_batch([rows[i] for i in b], pre.pad_id), CPU), labels[b])
-               for b in batch_order([len(r["input_ids"]) for r in rows], 32, random.Random(0))]
+    net, batches = sst2_minilm_batches(a.sentences)
     mode = precision.resolve("auto", CPU)
     weights = precision.TrainingWeights(net, mode, param_groups(net, 0.01))
     optimizer = precision.adamw(weights.groups, 1e-4, CPU)
