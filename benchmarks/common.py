@@ -99,6 +99,35 @@ def sst2_minilm_batches(sentences: int) -> tuple[torch.nn.Module, list[tuple[dic
     return net, batches
 
 
+
+class TrainingStep:
+    """One optimizer step as textmaker's Trainer takes it, on a bare network and a ready batch:
+    forward, loss, backward, gradients into the fp32 masters, clip, fused AdamW, masters back into
+    the network; in the precision "auto" picks here. For the scripts that time or profile a step."""
+
+    def __init__(self, net: torch.nn.Module):
+        from textmaker import precision
+        from textmaker.training import param_groups
+
+        cpu = torch.device("cpu")
+        self.precision = precision.resolve("auto", cpu)
+        self.weights = precision.TrainingWeights(net, self.precision, param_groups(net, 0.01))
+        self.optimizer = precision.adamw(self.weights.groups, 1e-4, cpu)
+        self.net = net.train()
+
+    def __call__(self, batch: dict, labels: torch.Tensor, clip) -> None:
+        """clip: training.clip_gradients, or a variant of it with the same signature."""
+        logits = self.net(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+        self.weights.collect_grads(first=True)
+        clip(self.optimizer, self.weights.masters(), 1.0)
+        self.optimizer.step()
+        self.weights.publish()
+
+    def close(self) -> None:
+        self.weights.restore()
+
+
 MODES = ["none", "float16", "dynamic", "int8"]
 
 

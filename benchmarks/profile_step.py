@@ -1,10 +1,14 @@
 """Where one MiniLM training step's time goes, per precision: the share in matrix multiplies.
 
     python benchmarks/profile_step.py [--batch 32 --tokens 24 --steps 6]
+    python benchmarks/profile_step.py --steady [--sentences 2400 --warm 20 --steps 40]
 
 Profiles textmaker's own training loop (Trainer.fit on real SST-2 sentences cut to --tokens) with
 torch.profiler, fp32 and the precision "auto" picks on this CPU, and prints the CPU time of the
-step's operators grouped: matrix multiplies, the optimizer, and the rest.
+step's operators grouped: matrix multiplies, the optimizer, and the rest. That short run includes
+model loading and each new shape's first step; --steady instead profiles --steps training steps
+(common.TrainingStep, the precision "auto" picks) on length-grouped batches of 32 real SST-2
+sentences after --warm steps, and prints each operator's milliseconds per step.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine  # noqa: E402
+from common import SHARED, TrainingStep, machine, sst2_minilm_batches  # noqa: E402
 
 from textmaker import TextClassifier, TextDataset  # noqa: E402
 from textmaker.precision import resolve  # noqa: E402
+from textmaker.training import clip_gradients  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -40,21 +45,53 @@ def profile(precision: str, batch: int, tokens: int, steps: int) -> dict:
         TextClassifier.create(data, epochs=1, batch_size=batch, seq_len=tokens + 2, progress=False,
                               precision=precision)
     seconds = time.perf_counter() - t0
-    events = prof.key_averages()
+    return {"precision": precision, "seconds": seconds, **grouped(prof.key_averages(), 8)}
+
+
+def grouped(events, top: int) -> dict:
     total = sum(e.self_cpu_time_total for e in events)
     mm = sum(e.self_cpu_time_total for e in events if any(k in e.key for k in MATMUL))
     opt = sum(e.self_cpu_time_total for e in events if any(k in e.key for k in OPTIMIZER))
-    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:8]
-    return {"precision": precision, "seconds": seconds, "matmul_share": mm / total, "optimizer_share": opt / total,
-            "top": [(e.key, e.self_cpu_time_total / total) for e in top]}
+    largest = sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]
+    return {"total_us": total, "matmul_share": mm / total, "optimizer_share": opt / total,
+            "top": [(e.key, e.self_cpu_time_total / total, e.self_cpu_time_total) for e in largest]}
+
+
+def steady(sentences: int, warm: int, steps: int) -> None:
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    net, batches = sst2_minilm_batches(sentences)
+    if len(batches) < warm + steps:
+        raise SystemExit(f"--sentences {sentences} gives {len(batches)} batches; --warm + --steps needs more")
+    step = TrainingStep(net)
+    for batch, labels in batches[:warm]:  # oneDNN creates its kernels for each new shape once
+        step(batch, labels, clip_gradients)
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for batch, labels in batches[warm:warm + steps]:
+            step(batch, labels, clip_gradients)
+    step.close()
+    g = grouped(prof.key_averages(), 12)
+    print(f"{machine()}; {steps} steps after {warm} ({step.precision}), batches of 32 real SST-2 sentences\n")
+    print("| profiled CPU ms per step | matrix multiplies | optimizer | other |")
+    print("|---|---|---|---|")
+    print(f"| {g['total_us'] / steps / 1e3:.1f} | {100 * g['matmul_share']:.0f}% | {100 * g['optimizer_share']:.0f}% | "
+          f"{100 * (1 - g['matmul_share'] - g['optimizer_share']):.0f}% |")
+    print("\nthe largest operators, ms per step (share):")
+    print("; ".join(f"{name} {us / steps / 1e3:.1f} ({100 * share:.0f}%)" for name, share, us in g["top"]))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--tokens", type=int, default=24)
-    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--steps", type=int, default=None, help="default: 6, or 40 with --steady")
+    p.add_argument("--steady", action="store_true")
+    p.add_argument("--sentences", type=int, default=2400)
+    p.add_argument("--warm", type=int, default=20)
     a = p.parse_args()
+    if a.steady:
+        return steady(a.sentences, a.warm, a.steps or 40)
+    a.steps = a.steps or 6
     print(machine())
     print("| precision | run (s, incl. model loading) | matrix multiplies | optimizer | other |")
     print("|---|---|---|---|---|")
@@ -64,7 +101,7 @@ def main() -> None:
               f"{100 * r['optimizer_share']:.0f}% | {100 * (1 - r['matmul_share'] - r['optimizer_share']):.0f}% |")
     for r in runs:
         print(f"\n{r['precision']}: the largest operators (share of CPU time)")
-        print("; ".join(f"{name} {100 * share:.0f}%" for name, share in r["top"]))
+        print("; ".join(f"{name} {100 * share:.0f}%" for name, share, _ in r["top"]))
 
 
 if __name__ == "__main__":

@@ -30,14 +30,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, sst2_minilm_batches  # noqa: E402
+from common import TrainingStep, machine, sst2_minilm_batches  # noqa: E402
 
-from textmaker import precision  # noqa: E402
 from textmaker.models import bert, dropout  # noqa: E402
-from textmaker.training import clip_gradients, param_groups  # noqa: E402
-
-CPU = torch.device("cpu")
-
+from textmaker.training import clip_gradients  # noqa: E402
 
 def vector_norm_clip(optimizer, params, max_norm: float) -> None:
     """The clip before session 7: vector_norm of each flat gradient."""
@@ -94,10 +90,7 @@ def main() -> None:
     p.add_argument("--sentences", type=int, default=4800)
     a = p.parse_args()
     net, batches = sst2_minilm_batches(a.sentences)
-    mode = precision.resolve("auto", CPU)
-    weights = precision.TrainingWeights(net, mode, param_groups(net, 0.01))
-    optimizer = precision.adamw(weights.groups, 1e-4, CPU)
-    net.train()
+    train_step = TrainingStep(net)
 
     here = sys.modules[__name__]
     ways = {  # name -> a context in which a step runs that way; the first is the code as it is
@@ -109,13 +102,7 @@ def main() -> None:
     }[a.variant]
 
     def step(batch, y) -> None:
-        with precision.autocast(mode, CPU):
-            logits = net(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-        torch.nn.functional.cross_entropy(logits.float(), y).backward()
-        weights.collect_grads(first=True)
-        clip(optimizer, weights.masters(), 1.0)
-        optimizer.step()
-        weights.publish()
+        train_step(batch, y, clip)  # looked up at each call: the clip-norm variant swaps it
 
     names = list(ways)
     for batch, y in batches[:20]:  # oneDNN creates its kernels for each new shape once
@@ -129,9 +116,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 step(batch, y)
                 seconds[name] += time.perf_counter() - t0
-    weights.restore()
+    train_step.close()
     n = len(batches) - 20
-    print(f"{machine()}; {a.variant}: {n} steps each ({mode}), alternating\n")
+    print(f"{machine()}; {a.variant}: {n} steps each ({train_step.precision}), alternating\n")
     print("| way | ms per step |")
     print("|---|---|")
     for name in names:
