@@ -10,6 +10,10 @@ VARIANT is one of:
                tried in session 7 and not adopted;
 - mask-cast:   the dropout mask cast to the activations' dtype and scaled in two operations
                (models/dropout.py) against one (bool mask x 0-dim scale); tried, not adopted.
+- sdpa:        attention as it runs in training now (scores, softmax, the cheap dropout mask,
+               two batched multiplies) against torch's fused scaled_dot_product_attention kernel,
+               which it can only use without attention dropout (SDPA's own dropout on a CPU draws
+               per element); tried in session 8, not adopted.
 
 A step is what the trainer does for one batch of 32 real SST-2 sentences (length-grouped, padded
 to their longest row): forward, loss, backward, gradients into the fp32 masters, clip, fused
@@ -75,6 +79,20 @@ def one_op_dropout():
 
 
 @contextlib.contextmanager
+def fused_attention(net):
+    """Attention dropout off, so BertSelfAttention takes torch's fused SDPA kernel."""
+    layers = [m for m in net.modules() if isinstance(m, bert.BertSelfAttention)]
+    kept = [m.dropout_p for m in layers]
+    for m in layers:
+        m.dropout_p = 0.0
+    try:
+        yield
+    finally:
+        for m, p in zip(layers, kept):
+            m.dropout_p = p
+
+
+@contextlib.contextmanager
 def patched(obj, name: str, value):
     old = getattr(obj, name)
     setattr(obj, name, value)
@@ -86,7 +104,7 @@ def patched(obj, name: str, value):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast"])
+    p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast", "sdpa"])
     p.add_argument("--sentences", type=int, default=4800)
     a = p.parse_args()
     net, batches = sst2_minilm_batches(a.sentences)
@@ -99,6 +117,8 @@ def main() -> None:
         "fused-bias": {"nn.Linear (now)": contextlib.nullcontext,
                        "bias fused": lambda: patched(torch.nn.Linear, "forward", fused_linear_forward)},
         "mask-cast": {"cast, then scale (now)": contextlib.nullcontext, "one operation": one_op_dropout},
+        "sdpa": {"attention with dropout (now)": contextlib.nullcontext,
+                 "fused SDPA, no attention dropout": lambda: fused_attention(net)},
     }[a.variant]
 
     def step(batch, y) -> None:
