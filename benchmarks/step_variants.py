@@ -39,6 +39,7 @@ from common import TrainingStep, machine, sst2_minilm_batches  # noqa: E402
 from textmaker.models import bert, dropout  # noqa: E402
 from textmaker.training import clip_gradients  # noqa: E402
 
+
 def vector_norm_clip(optimizer, params, max_norm: float) -> None:
     """The clip before session 7: vector_norm of each flat gradient."""
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
