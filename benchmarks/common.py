@@ -99,7 +99,6 @@ def sst2_minilm_batches(sentences: int) -> tuple[torch.nn.Module, list[tuple[dic
     return net, batches
 
 
-
 class TrainingStep:
     """One optimizer step as textmaker's Trainer takes it, on a bare network and a ready batch:
     forward, loss, backward, gradients into the fp32 masters, clip, fused AdamW, masters back into
