@@ -55,3 +55,21 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, precision,
     theirs = load_file(tmp_path / "model.safetensors")
     for k, v in one_model.state_dict().items():
         assert theirs[k].dtype == torch.float32 and torch.allclose(v, theirs[k], atol=tolerance), k
+
+
+def test_the_command_line_under_torchrun_writes_and_reports_once(tmp_path, toy_rows):
+    from tests.conftest import write_tsv
+
+    train, out = write_tsv(tmp_path / "train.tsv", toy_rows), tmp_path / "model"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "textmaker.cli", "classify", "train", str(train), "--text-column", "sentence",
+                           "--model", "bert_tiny_en_uncased_random", "--epochs", "1", "--batch-size", "8",
+                           "--validation-split", "0.25", "--output", str(out), "--quiet"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stderr.splitlines()
+    assert lines.count(f"saved {out}") == 1, done.stderr[-3000:]
+    assert sum(line.startswith("validation accuracy ") for line in lines) == 1
+    assert sum("texts, 2 classes" in line for line in lines) == 1
+    assert (out / "model.safetensors").is_file() and json.loads((out / "history.json").read_text())[-1]["epoch"] == 1

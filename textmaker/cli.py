@@ -191,8 +191,16 @@ def _train_and_validation(args, path: str, load):
     val = load(args.validation, args) if args.validation else None
     if args.validation_split:
         train, val = train.split(1 - args.validation_split, seed=args.seed)
-    print(train.summary(), file=sys.stderr)
+    _say(train.summary())
     return train, val
+
+
+def _say(message: str) -> None:
+    """A training command's report on stderr; under torchrun rank 0's alone (every rank would repeat it)."""
+    from textmaker import distributed
+
+    if distributed.is_main():
+        print(message, file=sys.stderr)
 
 
 def _writer_lock(output: str):
@@ -226,8 +234,8 @@ def _classify_train(args, TextClassifier) -> int:
     clf.save(output)
     if "validation" in clf.metrics:
         v = clf.metrics["validation"]
-        print(f"validation accuracy {v['accuracy']:.4f}  macro-F1 {v['macro_f1']:.4f}", file=sys.stderr)
-    print(f"saved {output}", file=sys.stderr)
+        _say(f"validation accuracy {v['accuracy']:.4f}  macro-F1 {v['macro_f1']:.4f}")
+    _say(f"saved {output}")
     return 0
 
 
@@ -280,8 +288,8 @@ def _qa_train(args, QuestionAnswerer) -> int:
     qa.save(output)
     if "validation" in qa.metrics:
         v = qa.metrics["validation"]
-        print(f"validation EM {v['exact_match']:.2f}  F1 {v['f1']:.2f}", file=sys.stderr)
-    print(f"saved {output}", file=sys.stderr)
+        _say(f"validation EM {v['exact_match']:.2f}  F1 {v['f1']:.2f}")
+    _say(f"saved {output}")
     return 0
 
 
