@@ -8,6 +8,8 @@
 - textmaker-fp32: the same in fp32, to show what mixed precision changes;
 - textmaker-embeddings: the same, fine-tuning the word-embedding table too (as the peer does;
                   textmaker keeps a pre-trained table as it is by default);
+- textmaker-frozenN: the same with N bottom encoder layers (and the embeddings) kept as
+                  pre-trained (textmaker's MiniLM default is 1; textmaker-frozen0 trains every layer);
 - textmaker@REV:  textmaker as it was at git revision REV (a worktree under /tmp), with its own
                   defaults: "today's" speed, measured in the same run;
 - hf:             the same encoder weights, AutoModelForSequenceClassification + Trainer +
@@ -66,6 +68,8 @@ def run_textmaker(a) -> dict:
         kw["precision"] = "fp32" if a.system == "textmaker-fp32" else "auto"
     if a.system == "textmaker-embeddings":
         kw["train_word_embeddings"] = True
+    if a.system.startswith("textmaker-frozen"):
+        kw["frozen_layers"] = int(a.system.removeprefix("textmaker-frozen"))
     t0 = time.perf_counter()
     clf = TextClassifier.create(train, model=model, seed=a.seed, progress=False, **kw)
     train_s = time.perf_counter() - t0

@@ -53,6 +53,8 @@ def test_jsonl_and_folder_inputs(tmp_path, toy_rows, capsys):
     (["classify", "train", "{train}", "--output", "{tmp}/o"], "no text column 'text'; the columns are"),
     (["classify", "train", "{train}", "--text-column", "sentence", "--model", "no_such_preset", "--output", "{tmp}/o"],
      "unknown model 'no_such_preset'"),
+    (["classify", "train", "{train}", "--text-column", "sentence", "--model", "bert_tiny_en_uncased_random",
+      "--frozen-layers", "3", "--output", "{tmp}/o"], "frozen_layers (--frozen-layers) must be from 0 to 2"),
 ])
 def test_errors_are_one_line_without_traceback(argv, expected, toy_files, tmp_path):
     argv = [a.format(train=toy_files[0], tmp=tmp_path) for a in argv]

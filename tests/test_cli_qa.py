@@ -25,8 +25,11 @@ def squad_files(tmp_path):
 def test_qa_train_evaluate_predict(squad_files, tmp_path, capsys):
     out = tmp_path / "qa"
     assert main(["qa", "train", str(squad_files), "--model", "bert_tiny_en_uncased_random", "--epochs", "1",
-                 "--seq-len", "64", "--query-len", "16", "--doc-stride", "16", "--output", str(out), "--quiet"]) == 0
+                 "--seq-len", "64", "--query-len", "16", "--doc-stride", "16", "--frozen-layers", "1",
+                 "--output", str(out), "--quiet"]) == 0
     assert (out / "model.safetensors").is_file()
+    settings = json.loads((out / "config.json").read_text())
+    assert (settings.get("training") or settings["textmaker"]["training"])["frozen_layers"] == 1
     capsys.readouterr()
     assert main(["qa", "evaluate", str(out), str(squad_files), "--output-dir", str(tmp_path / "ev"), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)

@@ -29,3 +29,15 @@ def test_local_directory_and_unknown_names(tmp_path, minilm_dir):
         presets.resolve(str(tmp_path))
     with pytest.raises(TextmakerError, match="not a preset .*minilm_l6_en_uncased"):
         presets.resolve("bert-base-uncased")
+
+
+def test_frozen_layers_follow_the_preset_unless_the_word_embeddings_train():
+    minilm = {"kind": "bert", "source": "package", "name": "minilm_l6_en_uncased"}
+    assert presets.PRESETS["minilm_l6_en_uncased"]["defaults"]["text_classifier"]["frozen_layers"] == 1
+    assert presets.frozen_layers(minilm, 1, None, None) == 1
+    assert presets.frozen_layers(minilm, 1, 0, None) == 0
+    assert presets.frozen_layers(minilm, 1, 3, False) == 3
+    # the table trains only if nothing above it is frozen
+    assert presets.frozen_layers(minilm, 1, None, True) == 0
+    with pytest.raises(TextmakerError, match="use it with frozen_layers 0, not 2"):
+        presets.frozen_layers(minilm, 1, 2, True)

@@ -48,6 +48,9 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="validate every STEPS optimizer steps too (not only at epoch ends); the best is kept")
     p.add_argument("--train-word-embeddings", action="store_true", default=None,
                    help="fine-tune a pre-trained encoder's word-embedding table too (default: kept)")
+    p.add_argument("--frozen-layers", type=int, metavar="N",
+                   help="keep the embeddings and the bottom N encoder layers as pre-trained (faster steps; "
+                        "default: the preset's, 1 for MiniLM classifiers, else 0)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
 
@@ -230,7 +233,8 @@ def _classify_train(args, TextClassifier) -> int:
         class_weights=args.class_weights, early_stopping_patience=args.early_stopping, seed=args.seed,
         checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet, precision=args.precision,
         gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps,
-        train_word_embeddings=args.train_word_embeddings, eval_every_steps=args.eval_every)
+        train_word_embeddings=args.train_word_embeddings, eval_every_steps=args.eval_every,
+        frozen_layers=args.frozen_layers)
     clf.save(output)
     if "validation" in clf.metrics:
         v = clf.metrics["validation"]
@@ -284,7 +288,8 @@ def _qa_train(args, QuestionAnswerer) -> int:
         early_stopping_patience=args.early_stopping, seed=args.seed, checkpoint_dir=output / "checkpoints",
         resume=args.resume, progress=not args.quiet, precision=args.precision,
         gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps,
-        train_word_embeddings=args.train_word_embeddings, eval_every_steps=args.eval_every)
+        train_word_embeddings=args.train_word_embeddings, eval_every_steps=args.eval_every,
+        frozen_layers=args.frozen_layers)
     qa.save(output)
     if "validation" in qa.metrics:
         v = qa.metrics["validation"]

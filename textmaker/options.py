@@ -15,7 +15,7 @@ FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "-
          "early_stopping_patience": "--early-stopping", "validation_split": "--validation-split",
          "vocab_size": "--vocab-size", "wordvec_dim": "--wordvec-dim",
          "gradient_accumulation_steps": "--gradient-accumulation", "max_steps": "--max-steps",
-         "eval_every_steps": "--eval-every"}
+         "eval_every_steps": "--eval-every", "frozen_layers": "--frozen-layers"}
 MAX_SEQ_LEN_WORDS = 100_000  # the average-word-embedding model has no position table; this is a sanity cap
 
 

@@ -37,7 +37,9 @@ PRESETS: dict[str, dict] = {
         # A 6-layer encoder wants a larger step than BERT-base's 3e-5: on 3,000 SST-2
         # sentences, 2 epochs, dev accuracy was 84.3% at 1e-4 against 81.3% at 3e-5; on all
         # 67,349, 3 epochs, 90.37% at 1e-4 against 89.11% at 5e-5 and 89.68% at 2e-4 (one run each).
-        "defaults": {"text_classifier": {"learning_rate": 1e-4}},
+        # The embeddings and the bottom layer kept as pre-trained: a step 1.18x faster, and on all of
+        # SST-2 (3 epochs, seed 0) 90.25% dev accuracy, as with every layer trained.
+        "defaults": {"text_classifier": {"learning_rate": 1e-4, "frozen_layers": 1}},
     },
     "bert_tiny_en_uncased_random": _random_bert(2, 128, 2, "BERT-Tiny shape (L2/H128), random weights"),
     "bert_mini_en_uncased_random": _random_bert(4, 256, 4, "BERT-Mini shape (L4/H256), random weights"),
@@ -104,6 +106,27 @@ def trains_word_embeddings(preset: dict, choice: bool | None) -> bool:
     were a third of a short-sentence training step. An encoder trained from random weights learns it.
     """
     return preset["source"] == "random" if choice is None else bool(choice)
+
+
+def frozen_layers(preset: dict, default: int, choice: int | None, train_word_embeddings: bool | None) -> int:
+    """How many bottom encoder layers (with the embeddings below them) fine-tuning keeps as they are.
+
+    `default` is the task's (0, or a preset's own: see PRESETS). Asking to train the word-embedding
+    table asks for a gradient below every layer, so without a `choice` it trains them all; with a
+    choice above 0 the two conflict.
+    """
+    if choice is not None and (isinstance(choice, bool) or not isinstance(choice, int)):
+        raise TextmakerError(f"frozen_layers (--frozen-layers) must be a whole number, got {choice!r}")
+    if preset["kind"] != "bert":
+        if choice:
+            raise TextmakerError(f"frozen_layers (--frozen-layers) is for BERT encoders, not {preset['name']!r}")
+        return 0
+    if train_word_embeddings and choice:
+        raise TextmakerError(f"train_word_embeddings (--train-word-embeddings) trains the table below the frozen "
+                             f"layers: use it with frozen_layers 0, not {choice}")
+    if choice is None:
+        return 0 if train_word_embeddings else default
+    return choice
 
 
 def max_positions(preset: dict) -> int | None:

@@ -65,6 +65,7 @@ class TrainingConfig:
     max_steps: int | None = None  # stop after this many optimizer steps, if before the last epoch ends
     # Recorded for the history (the task sets requires_grad; see presets.trains_word_embeddings).
     train_word_embeddings: bool | None = None
+    frozen_layers: int = 0  # recorded likewise (the task freezes them)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -74,7 +75,8 @@ class TrainingConfig:
 # 2: the optimizer's state is per flat parameter group (precision.TrainingWeights), not per tensor.
 CHECKPOINT_FORMAT = 2
 RESUME_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_fraction", "max_grad_norm", "seed",
-               "group_by_length", "gradient_accumulation_steps", "max_steps", "train_word_embeddings")
+               "group_by_length", "gradient_accumulation_steps", "max_steps", "train_word_embeddings",
+               "frozen_layers")
 
 
 def fingerprint(rows: Sequence[Row], config: TrainingConfig) -> str:

@@ -85,15 +85,49 @@ def test_awe_save_load_and_training_is_reproducible(toy_rows, tmp_path):
 
 
 @pytest.mark.encoder
-def test_a_pretrained_word_embedding_table_is_kept_by_default(minilm_clf, minilm_dir):
+def test_minilm_keeps_its_embeddings_and_bottom_layer_by_default(minilm_clf, minilm_dir):
     from textmaker.models.bert import load_weights
 
     pretrained = load_weights(minilm_dir)
-    backbone = minilm_clf.network.backbone
-    assert torch.equal(backbone.embeddings.word_embeddings.weight, pretrained["embeddings.word_embeddings.weight"])
-    assert not torch.equal(backbone.encoder.layer[0].output.dense.weight,
-                           pretrained["encoder.layer.0.output.dense.weight"])
-    assert minilm_clf.config["training"]["train_word_embeddings"] is False
+    state = minilm_clf.network.backbone.state_dict()
+    kept = [k for k in pretrained if k.startswith(("embeddings.", "encoder.layer.0."))]
+    assert len(kept) == 21  # 5 embedding tensors + 16 of one layer
+    assert all(torch.equal(state[k], pretrained[k]) for k in kept)
+    trained = [k for k in pretrained if k.startswith("encoder.layer.1.")]
+    assert all(not torch.equal(state[k], pretrained[k]) for k in trained if k.endswith("weight"))
+    training = minilm_clf.config["training"]
+    assert training["train_word_embeddings"] is False and training["frozen_layers"] == 1
+
+
+def _tiny_bert(**kw):
+    torch.manual_seed(0)
+    from textmaker.models.bert import BertConfig, BertModel
+    return BertModel(BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512))
+
+
+def test_frozen_layers_keep_the_embeddings_and_the_bottom_layers(toy_rows):
+    torch.manual_seed(0)
+    clf = TextClassifier.create(_toy(toy_rows), model="bert_tiny_en_uncased_random", epochs=1, seq_len=16,
+                                progress=False, frozen_layers=1)
+    fresh, trained = _tiny_bert().state_dict(), clf.network.backbone.state_dict()
+    for name, value in fresh.items():
+        below = name.startswith(("embeddings.", "encoder.layer.0."))
+        assert torch.equal(value, trained[name]) is below or not name.endswith("weight"), name
+    # the random encoder's table would train by default; below a frozen layer it cannot
+    assert clf.config["training"]["frozen_layers"] == 1 and clf.config["training"]["train_word_embeddings"] is False
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"frozen_layers": 3}, r"frozen_layers \(--frozen-layers\) must be from 0 to 2 \(the encoder's layers\), got 3"),
+    ({"frozen_layers": -1}, r"must be from 0 to 2"),
+    ({"frozen_layers": 1.5}, r"frozen_layers \(--frozen-layers\) must be a whole number, got 1.5"),
+    ({"frozen_layers": 1, "train_word_embeddings": True}, r"train_word_embeddings .* use it with frozen_layers 0"),
+    ({"frozen_layers": 1, "model": "average_word_embedding"}, r"is for BERT encoders, not 'average_word_embedding'"),
+])
+def test_bad_frozen_layers_are_refused(toy_rows, kw, message):
+    kw = {"model": "bert_tiny_en_uncased_random", **kw}
+    with pytest.raises(TextmakerError, match=message):
+        TextClassifier.create(_toy(toy_rows), epochs=1, seq_len=16, progress=False, **kw)
 
 
 @pytest.mark.parametrize("choice,trained", [(None, True), (False, False)])

@@ -38,8 +38,8 @@ HOLD_OUT = 200  # held out of training for that when there is no validation data
 # BertClassifierSpec's defaults for BERT encoders, MediaPipe's for the word-embedding
 # baseline; a preset's own "defaults" override them.
 DEFAULTS = {
-    "bert": {"seq_len": 128, "dropout": 0.1, "learning_rate": 3e-5, "batch_size": 32, "epochs": 3},
-    "awe": {"seq_len": 256, "dropout": 0.2, "learning_rate": 1e-2, "batch_size": 32, "epochs": 10},
+    "bert": {"seq_len": 128, "dropout": 0.1, "learning_rate": 3e-5, "batch_size": 32, "epochs": 3, "frozen_layers": 0},
+    "awe": {"seq_len": 256, "dropout": 0.2, "learning_rate": 1e-2, "batch_size": 32, "epochs": 10, "frozen_layers": 0},
 }
 
 
@@ -70,7 +70,8 @@ class TextClassifier(Task):
                wordvec_dim: int = 16, checkpoint_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True, precision: str = "auto",
                gradient_accumulation_steps: int = 1, max_steps: int | None = None,
-               train_word_embeddings: bool | None = None, eval_every_steps: int | None = None) -> "TextClassifier":
+               train_word_embeddings: bool | None = None, eval_every_steps: int | None = None,
+               frozen_layers: int | None = None) -> "TextClassifier":
         """Build a classifier on `model` (a preset name or a BERT directory) and train it.
 
         class_weights: None, "balanced" (inverse class frequency), or one weight per label.
@@ -79,6 +80,8 @@ class TextClassifier(Task):
         exports on; the model directory keeps up to 500 validation examples for that.
         train_word_embeddings: None keeps a pre-trained BERT's word-embedding table as it is (see
         presets.trains_word_embeddings); True fine-tunes it too.
+        frozen_layers: how many bottom encoder layers, with the embeddings, are kept as pre-trained
+        (None: the preset's choice, 1 for MiniLM; 0 fine-tunes every layer).
         """
         import torch
 
@@ -101,6 +104,7 @@ class TextClassifier(Task):
         d = {**DEFAULTS[preset["kind"]], **preset.get("defaults", {}).get(cls.task_name, {})}
         pick = lambda value, key: d[key] if value is None else value  # noqa: E731  (0 is not "default")
         seq_len, dropout = pick(seq_len, "seq_len"), pick(dropout, "dropout")
+        frozen_layers = presets.frozen_layers(preset, d["frozen_layers"], frozen_layers, train_word_embeddings)
         if preset["kind"] == "awe" and precision == "auto":
             # bf16 pays where matrix multiplies dominate (encoders); the word-embedding baseline is a
             # table lookup and an average, which bf16 would only make coarser.
@@ -109,7 +113,8 @@ class TextClassifier(Task):
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
                                    early_stopping_patience=early_stopping_patience, progress=progress,
                                    precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
-                                   max_steps=max_steps, eval_every_steps=eval_every_steps)
+                                   max_steps=max_steps, eval_every_steps=eval_every_steps,
+                                   frozen_layers=frozen_layers)
         torch.manual_seed(seed)  # the head's initial weights
         backbone, preprocessor = factory.from_preset(
             preset, seq_len, train_data.texts, {"vocab_size": vocab_size, "wordvec_dim": wordvec_dim})
@@ -120,8 +125,8 @@ class TextClassifier(Task):
                 p.requires_grad_(False)
         if preset["kind"] == "bert":
             train_cfg.train_word_embeddings = presets.trains_word_embeddings(preset, train_word_embeddings) \
-                and not freeze_encoder
-            backbone.embeddings.word_embeddings.weight.requires_grad_(train_cfg.train_word_embeddings)
+                and not freeze_encoder and not frozen_layers
+            backbone.freeze(frozen_layers, word_embeddings=not train_cfg.train_word_embeddings)
         config = {"base_model": preset["name"], "label_names": train_data.label_names,
                   "head": {"num_classes": len(train_data.label_names), "dropout": dropout},
                   "freeze_encoder": freeze_encoder, "training": train_cfg.to_dict(),

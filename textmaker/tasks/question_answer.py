@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # BertQaSpec's defaults.
 DEFAULTS = {"seq_len": 384, "query_len": 64, "doc_stride": 128, "learning_rate": 8e-5, "batch_size": 16,
-            "epochs": 2, "dropout": 0.1}
+            "epochs": 2, "dropout": 0.1, "frozen_layers": 0}
 _MASKED = -1e4  # logit for padding positions: never a start or an end
 SAMPLE_SIZE = 100  # validation questions kept in the model directory to check exports on
 
@@ -62,10 +62,11 @@ class QuestionAnswerer(Task):
                checkpoint_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True, precision: str = "auto",
                gradient_accumulation_steps: int = 1, max_steps: int | None = None,
-               train_word_embeddings: bool | None = None, eval_every_steps: int | None = None) -> "QuestionAnswerer":
+               train_word_embeddings: bool | None = None, eval_every_steps: int | None = None,
+               frozen_layers: int | None = None) -> "QuestionAnswerer":
         """Build a question answerer on `model` and train it. Up to 100 validation questions (else
         training questions) are kept in the model directory to check exports on.
-        train_word_embeddings: as TextClassifier.create's."""
+        train_word_embeddings, frozen_layers: as TextClassifier.create's (every layer trains by default)."""
         import torch
 
         from textmaker.models import factory
@@ -84,17 +85,20 @@ class QuestionAnswerer(Task):
         check_seq_len(seq_len, "bert", presets.max_positions(preset))
         d = {**DEFAULTS, **preset.get("defaults", {}).get(cls.task_name, {})}
         pick = lambda value, key: d[key] if value is None else value  # noqa: E731
+        frozen_layers = presets.frozen_layers(preset, d["frozen_layers"], frozen_layers, train_word_embeddings)
         windows = WindowConfig(pick(seq_len, "seq_len"), pick(query_len, "query_len"), pick(doc_stride, "doc_stride"))
         train_cfg = TrainingConfig(epochs=pick(epochs, "epochs"), batch_size=pick(batch_size, "batch_size"),
                                    learning_rate=pick(learning_rate, "learning_rate"), seed=seed,
                                    early_stopping_patience=early_stopping_patience, progress=progress,
                                    precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
-                                   max_steps=max_steps, eval_every_steps=eval_every_steps)
+                                   max_steps=max_steps, eval_every_steps=eval_every_steps,
+                                   frozen_layers=frozen_layers)
         torch.manual_seed(seed)
         backbone, preprocessor = factory.from_preset(preset, windows.seq_len)
         network = SpanExtractor(backbone, pick(dropout, "dropout"), backbone.config.initializer_range)
-        train_cfg.train_word_embeddings = presets.trains_word_embeddings(preset, train_word_embeddings)
-        backbone.embeddings.word_embeddings.weight.requires_grad_(train_cfg.train_word_embeddings)
+        train_cfg.train_word_embeddings = presets.trains_word_embeddings(preset, train_word_embeddings) \
+            and not frozen_layers
+        backbone.freeze(frozen_layers, word_embeddings=not train_cfg.train_word_embeddings)
         config = {"base_model": preset["name"], "head": {"dropout": pick(dropout, "dropout")},
                   "windows": {"query_len": windows.query_len, "doc_stride": windows.doc_stride},
                   "decoding": dataclasses.asdict(DecodeConfig(n_best_size, max_answer_length,
