@@ -190,3 +190,23 @@ def interleaved_latencies(calls: dict, inputs: list, block: int = 25) -> dict[st
                 call(x)
                 times[name].append(time.perf_counter() - t0)
     return {name: (1000 * float(np.percentile(t, 50)), 1000 * float(np.percentile(t, 90))) for name, t in times.items()}
+
+
+def alternating_steps(steps: dict, batches: list, warmup: int = 20) -> dict[str, float]:
+    """Milliseconds per training step of each way, name -> step(batch, labels): every way takes
+    every batch, the order reversed from one batch to the next, so a drift in the machine's speed
+    falls on all alike. The first `warmup` batches are not timed (oneDNN creates its kernels for
+    each new shape once)."""
+    import time
+
+    names = list(steps)
+    for batch, y in batches[:warmup]:
+        for name in names:
+            steps[name](batch, y)
+    seconds = dict.fromkeys(names, 0.0)
+    for i, (batch, y) in enumerate(batches[warmup:]):
+        for name in (names if i % 2 else names[::-1]):
+            t0 = time.perf_counter()
+            steps[name](batch, y)
+            seconds[name] += time.perf_counter() - t0
+    return {name: 1e3 * s / (len(batches) - warmup) for name, s in seconds.items()}

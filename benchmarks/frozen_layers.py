@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TrainingStep, machine, sst2_minilm_batches  # noqa: E402
+from common import TrainingStep, alternating_steps, machine, sst2_minilm_batches  # noqa: E402
 
 from textmaker.training import clip_gradients  # noqa: E402
 
@@ -35,22 +34,14 @@ def main() -> None:
         copy_ = copy.deepcopy(net)
         copy_.backbone.freeze(n)
         ways[f"frozen {n}"] = TrainingStep(copy_)
-    names = list(ways)
-    for batch, y in batches[:20]:  # oneDNN creates its kernels for each new shape once
-        for name in names:
-            ways[name](batch, y, clip_gradients)
-    seconds = dict.fromkeys(names, 0.0)
-    for i, (batch, y) in enumerate(batches[20:]):
-        for name in (names if i % 2 else names[::-1]):
-            t0 = time.perf_counter()
-            ways[name](batch, y, clip_gradients)
-            seconds[name] += time.perf_counter() - t0
-    n = len(batches) - 20
-    print(f"{machine()}; {n} steps each ({ways[names[0]].precision}), alternating\n")
+    ms = alternating_steps({name: lambda b, y, step=step: step(b, y, clip_gradients) for name, step in ways.items()},
+                           batches)
+    first = next(iter(ms))
+    print(f"{machine()}; {len(batches) - 20} steps each ({ways[first].precision}), alternating\n")
     print("| way | ms per step | speed vs the first |")
     print("|---|---|---|")
-    for name in names:
-        print(f"| {name} | {1e3 * seconds[name] / n:.1f} | {seconds[names[0]] / seconds[name]:.3f}x |")
+    for name, t in ms.items():
+        print(f"| {name} | {t:.1f} | {ms[first] / t:.3f}x |")
 
 
 if __name__ == "__main__":

@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TrainingStep, machine, sst2_minilm_batches  # noqa: E402
+from common import TrainingStep, alternating_steps, machine, sst2_minilm_batches  # noqa: E402
 
 from textmaker.models import bert, dropout  # noqa: E402
 from textmaker.training import clip_gradients  # noqa: E402
@@ -122,30 +121,21 @@ def main() -> None:
                  "fused SDPA, no attention dropout": lambda: fused_attention(net)},
     }[a.variant]
 
-    def step(batch, y) -> None:
-        train_step(batch, y, clip)  # looked up at each call: the clip-norm variant swaps it
+    def step_in(way):
+        def step(batch, y) -> None:
+            with way():  # the timed step includes entering the way's context, as before
+                train_step(batch, y, clip)  # looked up at each call: the clip-norm variant swaps it
+        return step
 
-    names = list(ways)
-    for batch, y in batches[:20]:  # oneDNN creates its kernels for each new shape once
-        for name in names:
-            with ways[name]():
-                step(batch, y)
-    seconds = dict.fromkeys(names, 0.0)
-    for i, (batch, y) in enumerate(batches[20:]):
-        for name in (names if i % 2 else names[::-1]):
-            with ways[name]():
-                t0 = time.perf_counter()
-                step(batch, y)
-                seconds[name] += time.perf_counter() - t0
+    ms = alternating_steps({name: step_in(way) for name, way in ways.items()}, batches)
     train_step.close()
-    n = len(batches) - 20
-    print(f"{machine()}; {a.variant}: {n} steps each ({train_step.precision}), alternating\n")
+    print(f"{machine()}; {a.variant}: {len(batches) - 20} steps each ({train_step.precision}), alternating\n")
     print("| way | ms per step |")
     print("|---|---|")
-    for name in names:
-        print(f"| {name} | {1e3 * seconds[name] / n:.1f} |")
-    now, other = names
-    print(f"\nnow / {other}: {seconds[other] / seconds[now]:.3f}x the speed")
+    for name, t in ms.items():
+        print(f"| {name} | {t:.1f} |")
+    now, other = ms
+    print(f"\nnow / {other}: {ms[other] / ms[now]:.3f}x the speed")
 
 
 clip = clip_gradients  # what step() calls; the clip-norm variant swaps it
