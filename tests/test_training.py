@@ -145,6 +145,8 @@ def test_resume_without_checkpoint_or_with_other_settings(tmp_path):
     _train(tmp_path / "ck", epochs=1)
     with pytest.raises(TextmakerError, match="epochs=1"):
         _train(tmp_path / "ck", resume=True, epochs=3)
+    with pytest.raises(TextmakerError, match="frozen_layers=0, not 1; resume with the same settings"):
+        _train(tmp_path / "ck", resume=True, epochs=1, frozen_layers=1)
     # a checkpoint from textmaker before the flat optimizer state (no "format") is named as such
     state_file = tmp_path / "ck" / "trainer_state.json"
     state = json.loads(state_file.read_text())
