@@ -150,6 +150,9 @@ def test_random_tiny_bert_with_frozen_encoder_trains_only_the_head(toy_rows):
     fresh = BertModel(BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=512))
     assert torch.equal(fresh.encoder.layer[0].output.dense.weight,
                        clf.network.backbone.encoder.layer[0].output.dense.weight)
+    # The record says what was kept: every layer, and the word table with them.
+    assert clf.config["training"]["frozen_layers"] == 2
+    assert clf.config["training"]["train_word_embeddings"] is False
 
 
 def test_single_class_is_refused(tmp_path):

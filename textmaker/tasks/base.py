@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from textmaker import __version__, distributed
+from textmaker import __version__, distributed, presets
 from textmaker.batching import run_batches
 from textmaker.errors import TextmakerError
 from textmaker.tasks import hf_layout
@@ -167,6 +167,26 @@ class Task:
             raise TextmakerError(f"{path}: does not match config.json (missing {missing[:3]}, unexpected "
                                  f"{unexpected[:3]}); the two files do not belong together")
         network.load_state_dict(state, strict=False)
+
+
+def keep_pretrained(backbone, preset: dict, train_cfg, train_word_embeddings: bool | None,
+                    whole_encoder: bool = False) -> None:
+    """Freeze what fine-tuning keeps as pre-trained and record it in `train_cfg`: the whole encoder
+    (`whole_encoder`: the head alone trains), or for a BERT encoder the bottom
+    `train_cfg.frozen_layers` layers with the embeddings, else the word-embedding table unless it
+    trains (presets.trains_word_embeddings)."""
+    bert = preset["kind"] == "bert"
+    if whole_encoder:
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        if bert:
+            train_cfg.train_word_embeddings = False
+            train_cfg.frozen_layers = len(backbone.encoder.layer)
+        return
+    if bert:
+        train_cfg.train_word_embeddings = presets.trains_word_embeddings(preset, train_word_embeddings) \
+            and not train_cfg.frozen_layers
+        backbone.freeze(train_cfg.frozen_layers, word_embeddings=not train_cfg.train_word_embeddings)
 
 
 @contextlib.contextmanager

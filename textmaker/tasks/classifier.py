@@ -23,7 +23,7 @@ from textmaker.options import check_seq_len, check_training, positive_int
 from textmaker.plots import plot_confusion_matrix, plot_history
 from textmaker.presets import DEFAULT_PRESET
 from textmaker.tasks import hf_layout
-from textmaker.tasks.base import Task, settings_of
+from textmaker.tasks.base import Task, keep_pretrained, settings_of
 from textmaker.text.words import SPECIAL_TOKENS
 
 if TYPE_CHECKING:
@@ -120,13 +120,7 @@ class TextClassifier(Task):
             preset, seq_len, train_data.texts, {"vocab_size": vocab_size, "wordvec_dim": wordvec_dim})
         init_range = getattr(backbone.config, "initializer_range", 0.02)
         network = SequenceClassifier(backbone, len(train_data.label_names), dropout, init_range)
-        if freeze_encoder:
-            for p in backbone.parameters():
-                p.requires_grad_(False)
-        if preset["kind"] == "bert":
-            train_cfg.train_word_embeddings = presets.trains_word_embeddings(preset, train_word_embeddings) \
-                and not freeze_encoder and not frozen_layers
-            backbone.freeze(frozen_layers, word_embeddings=not train_cfg.train_word_embeddings)
+        keep_pretrained(backbone, preset, train_cfg, train_word_embeddings, whole_encoder=freeze_encoder)
         config = {"base_model": preset["name"], "label_names": train_data.label_names,
                   "head": {"num_classes": len(train_data.label_names), "dropout": dropout},
                   "freeze_encoder": freeze_encoder, "training": train_cfg.to_dict(),

@@ -23,7 +23,7 @@ from textmaker.metrics import log_softmax, squad_evaluate
 from textmaker.options import check_seq_len, check_training, positive_int
 from textmaker.plots import plot_history
 from textmaker.presets import DEFAULT_PRESET
-from textmaker.tasks.base import Task, settings_of
+from textmaker.tasks.base import Task, keep_pretrained, settings_of
 from textmaker.tasks.qa_decoding import DecodeConfig, Span, choose, decode_example
 from textmaker.tasks.qa_windows import Window, WindowConfig, make_windows
 
@@ -96,9 +96,7 @@ class QuestionAnswerer(Task):
         torch.manual_seed(seed)
         backbone, preprocessor = factory.from_preset(preset, windows.seq_len)
         network = SpanExtractor(backbone, pick(dropout, "dropout"), backbone.config.initializer_range)
-        train_cfg.train_word_embeddings = presets.trains_word_embeddings(preset, train_word_embeddings) \
-            and not frozen_layers
-        backbone.freeze(frozen_layers, word_embeddings=not train_cfg.train_word_embeddings)
+        keep_pretrained(backbone, preset, train_cfg, train_word_embeddings)
         config = {"base_model": preset["name"], "head": {"dropout": pick(dropout, "dropout")},
                   "windows": {"query_len": windows.query_len, "doc_stride": windows.doc_stride},
                   "decoding": dataclasses.asdict(DecodeConfig(n_best_size, max_answer_length,
