@@ -14,6 +14,9 @@ VARIANT is one of:
                two batched multiplies) against torch's fused scaled_dot_product_attention kernel,
                which it can only use without attention dropout (SDPA's own dropout on a CPU draws
                per element); tried in session 8, not adopted.
+- attention-dropout: attention as it runs in training now against the same computation without
+               attention dropout (no mask drawn or applied; hidden dropout unchanged); session 11,
+               not adopted.
 
 A step is what the trainer does for one batch of 32 real SST-2 sentences (length-grouped, padded
 to their longest row): forward, loss, backward, gradients into the fp32 masters, clip, fused
@@ -104,7 +107,7 @@ def patched(obj, name: str, value):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast", "sdpa"])
+    p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast", "sdpa", "attention-dropout"])
     p.add_argument("--sentences", type=int, default=4800)
     a = p.parse_args()
     net, batches = sst2_minilm_batches(a.sentences)
@@ -119,6 +122,8 @@ def main() -> None:
         "mask-cast": {"cast, then scale (now)": contextlib.nullcontext, "one operation": one_op_dropout},
         "sdpa": {"attention with dropout (now)": contextlib.nullcontext,
                  "fused SDPA, no attention dropout": lambda: fused_attention(net)},
+        "attention-dropout": {"attention with dropout (now)": contextlib.nullcontext,
+                              "no attention dropout": lambda: patched(bert, "dropout", lambda x, p, training: x)},
     }[a.variant]
 
     def step_in(way):
