@@ -20,10 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, TrainingStep, machine  # noqa: E402
+from common import TrainingStep, machine, padded_batch, sst2_minilm_rows  # noqa: E402
 
 
 def main() -> None:
@@ -31,22 +29,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--sentences", type=int, default=4800)
     a = p.parse_args()
-    from textmaker import TextDataset, presets
-    from textmaker.batching import batch_order, pad_batch
-    from textmaker.models import factory
-    from textmaker.models.heads import SequenceClassifier
-    from textmaker.training import clip_gradients, to_device
+    from textmaker.batching import batch_order
+    from textmaker.training import clip_gradients
 
-    data = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence").sample(a.sentences, 0)
-    torch.manual_seed(0)
-    backbone, pre = factory.from_preset(presets.resolve("minilm_l6_en_uncased"), 128)
-    net = SequenceClassifier(backbone, 2)
+    net, pad_id, rows, labels = sst2_minilm_rows(a.sentences)
     net.backbone.freeze(1)
-    rows, labels = pre(data.texts), torch.tensor(data.label_ids)
-    cpu = torch.device("cpu")
 
     def batch(ix):
-        return to_device(pad_batch([rows[i] for i in ix], pre.pad_id), cpu), labels[ix]
+        return padded_batch(rows, labels, ix, pad_id)
 
     whole, halves = TrainingStep(copy.deepcopy(net)), TrainingStep(copy.deepcopy(net))
     seconds, timed, half = {"whole": 0.0, "halves": 0.0}, 0, a.batch // 2

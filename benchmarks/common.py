@@ -75,28 +75,38 @@ def run_systems(script: str, args, rounds: int = 1) -> dict:
     return results
 
 
-def sst2_minilm_batches(sentences: int) -> tuple[torch.nn.Module, list[tuple[dict, torch.Tensor]]]:
-    """The MiniLM classifier as textmaker trains it (word embeddings kept) and `sentences` real SST-2
-    training sentences (seed 0) in length-grouped batches of 32, padded to their longest row:
-    [(batch tensors, labels)], for the scripts that time a step on real batches."""
-    import random
-
+def sst2_minilm_rows(sentences: int):
+    """The MiniLM classifier as textmaker trains it (word embeddings kept) and `sentences` real
+    SST-2 training sentences (seed 0), tokenized: (network, pad id, rows, labels)."""
     from textmaker import TextDataset, presets
-    from textmaker.batching import batch_order, pad_batch
     from textmaker.models import factory
     from textmaker.models.heads import SequenceClassifier
-    from textmaker.training import to_device
 
     data = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence").sample(sentences, 0)
     torch.manual_seed(0)
     backbone, pre = factory.from_preset(presets.resolve("minilm_l6_en_uncased"), 128)
     backbone.embeddings.word_embeddings.weight.requires_grad_(False)
-    net = SequenceClassifier(backbone, 2)
-    rows = pre(data.texts)
-    labels = torch.tensor(data.label_ids)
-    batches = [(to_device(pad_batch([rows[i] for i in b], pre.pad_id), torch.device("cpu")), labels[b])
-               for b in batch_order([len(r["input_ids"]) for r in rows], 32, random.Random(0))]
-    return net, batches
+    return SequenceClassifier(backbone, 2), pre.pad_id, pre(data.texts), torch.tensor(data.label_ids)
+
+
+def padded_batch(rows: list, labels: torch.Tensor, ix: list[int], pad_id: int) -> tuple[dict, torch.Tensor]:
+    """Rows `ix` padded to their longest, as torch tensors, with their labels."""
+    from textmaker.batching import pad_batch
+    from textmaker.training import to_device
+
+    return to_device(pad_batch([rows[i] for i in ix], pad_id), torch.device("cpu")), labels[ix]
+
+
+def sst2_minilm_batches(sentences: int) -> tuple[torch.nn.Module, list[tuple[dict, torch.Tensor]]]:
+    """sst2_minilm_rows in length-grouped batches of 32, padded to their longest row:
+    (network, [(batch tensors, labels)]), for the scripts that time a step on real batches."""
+    import random
+
+    from textmaker.batching import batch_order
+
+    net, pad_id, rows, labels = sst2_minilm_rows(sentences)
+    return net, [padded_batch(rows, labels, b, pad_id)
+                 for b in batch_order([len(r["input_ids"]) for r in rows], 32, random.Random(0))]
 
 
 class TrainingStep:

@@ -30,18 +30,13 @@ import squad_qa  # noqa: E402
 from common import machine  # noqa: E402
 
 
-def padded(rows: list[dict], length: int) -> dict:
-    pad = lambda key: torch.tensor([r[key] + [0] * (length - len(r[key])) for r in rows])  # noqa: E731
-    return {"input_ids": pad("input_ids"), "attention_mask": pad("attention_mask"),
-            "token_type_ids": pad("token_type_ids")}
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args()
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+    from textmaker.batching import pad_batch
     from textmaker.data import QAExample
     from textmaker.tasks.question_answer import QuestionAnswerer
 
@@ -54,12 +49,11 @@ def main() -> None:
         hf = AutoModelForQuestionAnswering.from_pretrained(d).eval()
         tok = AutoTokenizer.from_pretrained(d)
     ours = [w.row() for w in qa.make_windows([QAExample("q", question, context, [])])]
-    for r in ours:
-        r.setdefault("attention_mask", [1] * len(r["input_ids"]))
     enc = tok(question, context, truncation="only_second", max_length=384, stride=384 - 3 - 64 - 128,
               return_overflowing_tokens=True, padding="max_length")
     theirs = {k: torch.tensor(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids")}
-    same = padded(ours, 384)
+    same = {k: torch.from_numpy(v) for k, v in pad_batch(ours, qa.preprocessor.pad_id, 384).items()
+            if k in theirs}  # the network's inputs, not the rows' gold positions
     ways = {
         "textmaker answer()": lambda: qa.answer(question, context),
         "textmaker network, its windows": lambda: qa.network(same["input_ids"], same["attention_mask"],
