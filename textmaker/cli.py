@@ -224,17 +224,21 @@ def cmd_classify_train(args) -> int:
         return _classify_train(args, TextClassifier)
 
 
+def _training_options(args, output: Path) -> dict:
+    """The create() arguments both tasks' `train` commands share, from their shared flags."""
+    return dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                seq_len=args.seq_len, early_stopping_patience=args.early_stopping, seed=args.seed,
+                checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet,
+                precision=args.precision, gradient_accumulation_steps=args.gradient_accumulation,
+                max_steps=args.max_steps, train_word_embeddings=args.train_word_embeddings,
+                eval_every_steps=args.eval_every, frozen_layers=args.frozen_layers)
+
+
 def _classify_train(args, TextClassifier) -> int:
     train, val = _train_and_validation(args, args.train_file, _load_data)
     output = Path(args.output)
-    clf = TextClassifier.create(
-        train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seq_len=args.seq_len, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
-        class_weights=args.class_weights, early_stopping_patience=args.early_stopping, seed=args.seed,
-        checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet, precision=args.precision,
-        gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps,
-        train_word_embeddings=args.train_word_embeddings, eval_every_steps=args.eval_every,
-        frozen_layers=args.frozen_layers)
+    clf = TextClassifier.create(train, val, args.model, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
+                                class_weights=args.class_weights, **_training_options(args, output))
     clf.save(output)
     if "validation" in clf.metrics:
         v = clf.metrics["validation"]
@@ -282,14 +286,8 @@ def cmd_qa_train(args) -> int:
 def _qa_train(args, QuestionAnswerer) -> int:
     train, val = _train_and_validation(args, args.train_json, _load_squad)
     output = Path(args.output)
-    qa = QuestionAnswerer.create(
-        train, val, args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seq_len=args.seq_len, query_len=args.query_len, doc_stride=args.doc_stride,
-        early_stopping_patience=args.early_stopping, seed=args.seed, checkpoint_dir=output / "checkpoints",
-        resume=args.resume, progress=not args.quiet, precision=args.precision,
-        gradient_accumulation_steps=args.gradient_accumulation, max_steps=args.max_steps,
-        train_word_embeddings=args.train_word_embeddings, eval_every_steps=args.eval_every,
-        frozen_layers=args.frozen_layers)
+    qa = QuestionAnswerer.create(train, val, args.model, query_len=args.query_len, doc_stride=args.doc_stride,
+                                 **_training_options(args, output))
     qa.save(output)
     if "validation" in qa.metrics:
         v = qa.metrics["validation"]

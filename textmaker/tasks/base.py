@@ -37,11 +37,14 @@ SAMPLE_FILE = "verification_sample.jsonl"
 class Task:
     task_name = ""
 
-    def __init__(self, network, preprocessor, config: dict, runner=None, verification_sample: list[dict] | None = None):
+    def __init__(self, network, preprocessor, config: dict, runner=None, verification_sample: list[dict] | None = None,
+                 history: list[dict] | None = None, metrics: dict | None = None):
         """network: the PyTorch module (None for an exported model, which brings its `runner`)."""
         self.network = network
         self.preprocessor = preprocessor
         self.config = config  # the head and training settings saved in config.json
+        self.history = history or []  # the training history (history.json)
+        self.metrics = metrics or {}  # validation metrics from training (metrics.json)
         if runner is None:
             from textmaker.models.runner import TorchRunner
 

@@ -54,10 +54,8 @@ class TextClassifier(Task):
     def __init__(self, network, preprocessor, label_names: Sequence[str], config: dict,
                  history: list[dict] | None = None, metrics: dict | None = None, runner=None,
                  verification_sample: list[dict] | None = None):
-        super().__init__(network, preprocessor, config, runner, verification_sample)
+        super().__init__(network, preprocessor, config, runner, verification_sample, history, metrics)
         self.label_names = list(label_names)
-        self.history = history or []
-        self.metrics = metrics or {}
 
     # ---- training ----
 
