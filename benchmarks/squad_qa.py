@@ -3,6 +3,8 @@
     python benchmarks/squad_qa.py --train-limit 1200 --eval-limit 400 --epochs 1
 
 - textmaker: QuestionAnswerer on MiniLM (dynamic padding, length-grouped batches).
+- textmaker-frozenN: the same with N bottom encoder layers (and the embeddings) kept as
+             pre-trained (QuestionAnswerer's default is 0, every layer trained).
 - hf:        the same encoder weights, AutoModelForQuestionAnswering + Trainer with the standard
              run_qa.py pre-processing (overflowing windows, offset mapping) and post-processing
              (n_best 20, max_answer_length 30 over all windows), at its best settings: bf16 where
@@ -57,10 +59,13 @@ def run_textmaker(a) -> dict:
     from textmaker.tasks.question_answer import QuestionAnswerer
 
     train, val = data(a)
+    kw = {}
+    if a.system.startswith("textmaker-frozen"):
+        kw["frozen_layers"] = int(a.system.removeprefix("textmaker-frozen"))
     t0 = time.perf_counter()
     qa = QuestionAnswerer.create(train, model="minilm_l6_en_uncased", epochs=a.epochs, batch_size=a.batch_size,
                                  learning_rate=a.learning_rate, seq_len=a.seq_len, doc_stride=a.doc_stride,
-                                 seed=a.seed, progress=False)
+                                 seed=a.seed, progress=False, **kw)
     train_s = time.perf_counter() - t0
     windows = len(qa.make_windows(train.examples))
     t0 = time.perf_counter()
@@ -73,7 +78,7 @@ def run_textmaker(a) -> dict:
         t0 = time.perf_counter()
         qa.answer(q, context)
         times.append(time.perf_counter() - t0)
-    return {"system": "textmaker", "train_questions": len(train), "train_windows": windows, "epochs": a.epochs,
+    return {"system": a.system, "train_questions": len(train), "train_windows": windows, "epochs": a.epochs,
             "exact_match": m["exact_match"], "f1": m["f1"], "eval_questions": len(val),
             "train_seconds": train_s, "train_questions_per_second": len(train) * a.epochs / train_s,
             "train_windows_per_second": windows * a.epochs / train_s, "eval_seconds": eval_s,
