@@ -5,6 +5,8 @@
 - textmaker: QuestionAnswerer on MiniLM (dynamic padding, length-grouped batches).
 - textmaker-frozenN: the same with N bottom encoder layers (and the embeddings) kept as
              pre-trained (QuestionAnswerer's default is 0, every layer trained).
+- textmaker@REV: textmaker as it was at git revision REV (a worktree under /tmp), with its own
+             defaults, measured in the same run.
 - hf:        the same encoder weights, AutoModelForQuestionAnswering + Trainer with the standard
              run_qa.py pre-processing (overflowing windows, offset mapping) and post-processing
              (n_best 20, max_answer_length 30 over all windows), at its best settings: bf16 where
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, peak_rss_mb, run_systems  # noqa: E402
+from common import SHARED, checkout, peak_rss_mb, run_systems  # noqa: E402
 
 SQUAD = SHARED / "squad" / "squad-v1.1-dev-39articles.json"
 
@@ -56,6 +58,8 @@ def long_context(val) -> str:
 
 
 def run_textmaker(a) -> dict:
+    if a.system.startswith("textmaker@"):  # before anything imports textmaker
+        sys.path.insert(0, str(checkout(a.system.split("@", 1)[1])))
     from textmaker.tasks.question_answer import QuestionAnswerer
 
     train, val = data(a)

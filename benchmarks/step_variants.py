@@ -17,6 +17,10 @@ VARIANT is one of:
 - attention-dropout: attention as it runs in training now against the same computation without
                attention dropout (no mask drawn or applied; hidden dropout unchanged); session 11,
                not adopted.
+- softmax-dtype: attention's softmax as it runs now (in bf16 on rows of bert.LONG_ROWS tokens or
+               more, in fp32 and cast back on shorter ones) against fp32 and cast back on every row
+               (before session 12). SST-2's rows are short: this shows the change costs them nothing;
+               its gain is on long rows (benchmarks/squad_qa.py).
 
 A step is what the trainer does for one batch of 32 real SST-2 sentences (length-grouped, padded
 to their longest row): forward, loss, backward, gradients into the fp32 masters, clip, fused
@@ -107,7 +111,8 @@ def patched(obj, name: str, value):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast", "sdpa", "attention-dropout"])
+    p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast", "sdpa", "attention-dropout",
+                                       "softmax-dtype"])
     p.add_argument("--sentences", type=int, default=4800)
     a = p.parse_args()
     net, batches = sst2_minilm_batches(a.sentences)
@@ -124,6 +129,8 @@ def main() -> None:
                  "fused SDPA, no attention dropout": lambda: fused_attention(net)},
         "attention-dropout": {"attention with dropout (now)": contextlib.nullcontext,
                               "no attention dropout": lambda: patched(bert, "dropout", lambda x, p, training: x)},
+        "softmax-dtype": {"bf16 softmax on long rows (now)": contextlib.nullcontext,
+                          "fp32 softmax on every row": lambda: patched(bert, "LONG_ROWS", 10 ** 9)},
     }[a.variant]
 
     def step_in(way):

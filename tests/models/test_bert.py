@@ -60,6 +60,42 @@ def test_pooled_alone_equals_the_full_pass_and_so_do_its_gradients():
         assert a is None or torch.allclose(a, b, atol=1e-6), name
 
 
+def test_long_rows_softmax_in_bf16_trains_as_the_fp32_softmax(monkeypatch):
+    """In bf16 training, rows of LONG_ROWS tokens or more take the softmax in bf16: the same
+    dropout draws and the same output up to rare one-bit roundings, gradients within bf16 rounding."""
+    from textmaker.models import bert
+
+    torch.manual_seed(0)
+    m = BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                             intermediate_size=64, max_position_embeddings=128)).to(torch.bfloat16).train()
+    ids = torch.randint(3, 100, (3, bert.LONG_ROWS + 6))
+    mask = torch.ones_like(ids)
+    mask[1, 40:] = 0  # padding inside a long batch
+
+    def run(long_rows: int):
+        monkeypatch.setattr(bert, "LONG_ROWS", long_rows)
+        torch.manual_seed(1)
+        seq = m(ids, mask)[0]
+        grads = torch.autograd.grad(seq.float().square().mean(), list(m.parameters()), allow_unused=True)
+        return seq, grads
+
+    seq_bf16, grads_bf16 = run(bert.LONG_ROWS)
+    seq_fp32, grads_fp32 = run(10_000)  # every row "short": the fp32 softmax
+    differ = seq_bf16 != seq_fp32
+    assert differ.float().mean().item() < 0.01
+    assert (seq_bf16.float() - seq_fp32.float()).abs().max().item() <= 2 ** -7 * seq_fp32.float().abs().max().item()
+    compared = 0
+    for (name, _), a, b in zip(m.named_parameters(), grads_bf16, grads_fp32):
+        # the sequence output does not reach the pooler; a key bias adds one constant to each row of
+        # scores, which the softmax cancels: its gradient is zero up to rounding
+        if name.startswith("pooler") or name.endswith("key.bias"):
+            continue
+        compared += 1
+        scale = b.float().abs().max().item() or 1.0
+        assert (a.float() - b.float()).abs().max().item() <= 0.02 * scale, name
+    assert compared == len(list(m.parameters())) - 4
+
+
 def test_reports_missing_and_unexpected_keys(tmp_path, caplog):
     torch.manual_seed(0)
     state = BertModel(TINY).state_dict()
