@@ -50,6 +50,18 @@ def save_results(path: str, args: dict, machine_text: str, results: dict) -> Non
     Path(path).write_text(json.dumps({"args": args, "machine": machine_text, "results": results}, indent=2))
 
 
+def checkout(rev: str) -> Path:
+    """A worktree of this repository at `rev`, to import an earlier textmaker from."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    tree = Path(f"/tmp/textmaker-{rev}")
+    if not tree.is_dir():
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev], check=True,
+                       stdout=subprocess.DEVNULL)
+    return tree
+
+
 def run_systems(script: str, args, rounds: int = 1) -> dict:
     """Run each of args.systems in its own process with the same settings; save after each.
 

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine, peak_rss_mb, run_systems  # noqa: E402
+from common import SHARED, checkout, machine, peak_rss_mb, run_systems  # noqa: E402
 
 
 def load(limit: int | None, seed: int):
@@ -40,18 +40,6 @@ def load(limit: int | None, seed: int):
     train = TextDataset.from_csv(SHARED / "sst2" / "train.tsv", text_column="sentence")
     dev = TextDataset.from_csv(SHARED / "sst2" / "dev.tsv", text_column="sentence")
     return (train.sample(limit, seed) if limit else train), dev
-
-
-def checkout(rev: str) -> Path:
-    """A worktree of this repository at `rev`, to import an earlier textmaker from."""
-    import subprocess
-
-    repo = Path(__file__).resolve().parent.parent
-    tree = Path(f"/tmp/textmaker-{rev}")
-    if not tree.is_dir():
-        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev], check=True,
-                       stdout=subprocess.DEVNULL)
-    return tree
 
 
 def run_textmaker(a) -> dict:
