@@ -30,6 +30,9 @@ def test_train_evaluate_predict(toy_files, tmp_path, capsys):
     assert len(preds[0]["predictions"]) == 2
     assert main(["classify", "predict", str(out), "a wonderful superb movie"]) == 0
     assert capsys.readouterr().out.startswith("pos ")
+    assert main(["classify", "evaluate", str(out), str(test), "--text-column", "sentence", "--json",
+                 "--precision", "bf16"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0  # the same answers computed in bf16
 
 
 def test_jsonl_and_folder_inputs(tmp_path, toy_rows, capsys):

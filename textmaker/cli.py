@@ -55,6 +55,13 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
 
 
+def _add_inference_flags(p: argparse.ArgumentParser) -> None:
+    """How a trained model directory computes its answers (an export runs as it was exported)."""
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="default fp32, as trained and saved; auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 "
+                        "GPUs (faster, the same accuracy within noise), fp16 on older GPUs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textmaker", description="Train, evaluate and run small text models.")
     parser.add_argument("--version", action="version", version=f"textmaker {__version__}")
@@ -98,12 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(ev)
     ev.add_argument("--output-dir", help="write metrics.json and confusion_matrix.png here")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_inference_flags(ev)
 
     pr = classify.add_parser("predict", help="label texts with a trained model")
     pr.add_argument("model_dir")
     pr.add_argument("texts", nargs="+", metavar="TEXT")
     pr.add_argument("--top-k", type=int, default=1)
     pr.add_argument("--json", action="store_true", help="print JSON")
+    _add_inference_flags(pr)
 
     ex = sub.add_parser("export", help="export a trained model to ONNX or TFLite, verified against it")
     ex.add_argument("model_dir")
@@ -154,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     qe.add_argument("data_json")
     qe.add_argument("--output-dir", help="write predictions.json, nbest_predictions.json (and null_odds.json)")
     qe.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_inference_flags(qe)
 
     qp = qa.add_parser("predict", help="answer a question from a context")
     qp.add_argument("model_dir")
@@ -163,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctx.add_argument("--context-file")
     qp.add_argument("--n-best", type=int, default=1)
     qp.add_argument("--json", action="store_true")
+    _add_inference_flags(qp)
     return parser
 
 
@@ -250,7 +261,7 @@ def _classify_train(args, TextClassifier) -> int:
 def cmd_classify_evaluate(args) -> int:
     from textmaker.metrics import format_classification_report
 
-    clf = _load_model(args.model_dir, "text_classifier")
+    clf = _load_model(args.model_dir, "text_classifier", args.precision)
     report = clf.evaluate(_load_data(args.data_file, args, clf.label_names), args.output_dir)
     print(json.dumps(report) if args.json else format_classification_report(report))
     return 0
@@ -258,7 +269,7 @@ def cmd_classify_evaluate(args) -> int:
 
 def cmd_classify_predict(args) -> int:
 
-    clf = _load_model(args.model_dir, "text_classifier")
+    clf = _load_model(args.model_dir, "text_classifier", args.precision)
     results = clf.predict(args.texts, top_k=args.top_k)
     if args.json:
         print(json.dumps([{"text": t, "predictions": [p._asdict() for p in ps]} for t, ps in zip(args.texts, results)]))
@@ -298,7 +309,7 @@ def _qa_train(args, QuestionAnswerer) -> int:
 
 def cmd_qa_evaluate(args) -> int:
 
-    qa = _load_model(args.model_dir, "question_answerer")
+    qa = _load_model(args.model_dir, "question_answerer", args.precision)
     metrics = qa.evaluate(_load_squad(args.data_json), args.output_dir)
     if args.json:
         print(json.dumps(metrics))
@@ -310,7 +321,7 @@ def cmd_qa_evaluate(args) -> int:
 def cmd_qa_predict(args) -> int:
     from textmaker.data.readers import read_text
 
-    qa = _load_model(args.model_dir, "question_answerer")
+    qa = _load_model(args.model_dir, "question_answerer", args.precision)
     context = read_text(args.context_file) if args.context_file else args.context
     spans = qa.n_best(args.question, context, max(args.n_best, 1))
     if args.json:
@@ -322,19 +333,21 @@ def cmd_qa_predict(args) -> int:
     return 0
 
 
-def _load_model(directory: str, task: str):
+def _load_model(directory: str, task: str, precision: str | None = None):
     """A trained model directory or an export directory, for evaluate/predict."""
     from textmaker.export.exported import is_export_dir, load_exported
 
     if is_export_dir(directory):
-        return load_exported(directory, task)
-    if task == "text_classifier":
+        model = load_exported(directory, task)
+    elif task == "text_classifier":
         from textmaker.tasks.classifier import TextClassifier
 
-        return TextClassifier.load(directory)
-    from textmaker.tasks.question_answer import QuestionAnswerer
+        model = TextClassifier.load(directory)
+    else:
+        from textmaker.tasks.question_answer import QuestionAnswerer
 
-    return QuestionAnswerer.load(directory)
+        model = QuestionAnswerer.load(directory)
+    return model if precision is None else model.at_precision(precision)
 
 
 def cmd_export(args) -> int:

@@ -40,6 +40,14 @@ def test_awe_onnx_round_trip(awe, tmp_path):
     assert evaluate_exported(tmp_path / "onnx", data)["accuracy"] == clf.evaluate(data)["accuracy"]
 
 
+def test_an_export_is_checked_against_the_saved_fp32_weights_whatever_the_precision_asked(awe, tmp_path):
+    clf, data = awe
+    meta = export(clf.at_precision("bf16"), tmp_path / "onnx", "onnx", representative_data=data, verbose=False)
+    assert meta["verification"]["max_abs_probability_diff"] < 1e-5  # bf16 answers differ from fp32 by ~1e-3
+    with pytest.raises(TextmakerError, match="--precision.* applies to a trained model directory"):
+        ExportedModel.load(tmp_path / "onnx").at_precision("bf16")
+
+
 @pytest.fixture(scope="module")
 def sst2_awe(sample_train):
     return TextClassifier.create(sample_train, model="average_word_embedding", progress=False)

@@ -196,3 +196,15 @@ def test_auto_precision_trains_the_word_embedding_baseline_in_fp32_even_where_bf
     bf16 = TextClassifier.create(_toy(toy_rows), model="average_word_embedding", epochs=1, progress=False,
                                  precision="bf16")  # asked for explicitly: honoured
     assert bf16.history[-1]["precision"] == "bf16"
+
+
+@pytest.mark.encoder
+def test_bf16_predictions_agree_with_the_trained_fp32_model(minilm_clf, sample_test):
+    fast = minilm_clf.at_precision("bf16")
+    assert fast.runner.precision == "bf16" and minilm_clf.runner.precision is None  # a twin; the model unchanged
+    assert fast.network is minilm_clf.network and fast.label_names == minilm_clf.label_names
+    ref, got = minilm_clf.predict_proba(sample_test.texts), fast.predict_proba(sample_test.texts)
+    assert not np.array_equal(ref, got)
+    assert (ref.argmax(1) == got.argmax(1)).mean() >= 0.98
+    assert np.abs(ref - got).max() < 0.05
+    assert abs(fast.evaluate(sample_test)["accuracy"] - minilm_clf.evaluate(sample_test)["accuracy"]) <= 0.01

@@ -67,6 +67,7 @@ def export(task, directory: str | Path, format: str = "onnx", quantization=None,
     """
     if task.network is None:
         raise TextmakerError("this model runs an exported file; export from the trained model directory")
+    task = task.at_precision("fp32")  # the reference: the trained weights as they are saved
     fmt = formats.check(format)
     q = QuantizationConfig.of(quantization)
     tolerance = tolerance or Tolerance()

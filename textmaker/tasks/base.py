@@ -18,6 +18,7 @@ plus what the task adds (labels.txt, metrics.json, history.json, plots).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,19 @@ class Task:
         return self.network
 
     # ---- inference: one path for PyTorch and for exported runtimes ----
+
+    def at_precision(self, precision: str) -> "Task":
+        """This model computing its predictions in `precision`: "fp32" (how it was trained and is
+        saved; exports are checked against it), "bf16", "fp16" (GPUs) or "auto" (bf16 where the CPU
+        or GPU runs it fast, else fp32). A new task sharing the model; this one is unchanged."""
+        from textmaker.models.runner import TorchRunner
+
+        if self.network is None:
+            raise TextmakerError("precision (--precision) applies to a trained model directory; an export "
+                                 "computes in the types it was exported with (--quantization)")
+        twin = copy.copy(self)
+        twin.runner = TorchRunner(self.network, self.runner.device, precision)
+        return twin
 
     def _split_rows(self, outputs: list, lengths: list[int]) -> list:
         """Batch outputs -> one entry per row (the task knows which outputs have a sequence axis)."""

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+
+from textmaker import precision
+from textmaker.errors import TextmakerError
+from textmaker.models.bert import BertConfig, BertModel
+from textmaker.models.runner import TorchRunner
+
+
+def _tiny():
+    torch.manual_seed(0)
+    return BertModel(BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128,
+                                vocab_size=200)).eval()
+
+
+def _batch():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 200, size=(3, 12))
+    mask = np.ones_like(ids)
+    mask[1, 7:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def test_a_bf16_runner_computes_with_a_bf16_copy_and_leaves_the_network_as_it_is():
+    net = _tiny()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ref = TorchRunner(net)(_batch())
+    runner = TorchRunner(net, precision="bf16")
+    got = runner(_batch())
+    assert runner.precision == "bf16"
+    assert all(v.dtype == torch.float32 and torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    for r, g in zip(ref, got):
+        assert g.dtype == np.float32 and g.shape == r.shape
+        err = np.abs(g - r).max() / np.abs(r).max()
+        assert 0 < err < 0.05, err  # computed in bf16 (not equal), to bf16's precision
+    assert all(np.array_equal(a, b) for a, b in zip(TorchRunner(net, precision="fp32")(_batch()), ref))
+
+
+@pytest.mark.parametrize("flags,expected", [({"avx512_bf16", "avx512f"}, "bf16"), ({"amx_bf16"}, "bf16"),
+                                            ({"avx512f", "avx2"}, "fp32")])
+def test_auto_is_bf16_exactly_where_training_picks_it(monkeypatch, flags, expected):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    assert TorchRunner(_tiny(), torch.device("cpu"), "auto").precision == expected
+
+
+def test_fp16_on_a_cpu_is_refused_naming_the_flag():
+    with pytest.raises(TextmakerError, match=r"--precision.*on a CPU use bf16"):
+        TorchRunner(_tiny(), torch.device("cpu"), "fp16")
