@@ -121,12 +121,47 @@ def sst2_minilm_batches(sentences: int) -> tuple[torch.nn.Module, list[tuple[dic
                  for b in batch_order([len(r["input_ids"]) for r in rows], 32, random.Random(0))]
 
 
+def squad_minilm_batches(questions: int, batch: int = 16) -> tuple[torch.nn.Module, list[tuple[dict, torch.Tensor]]]:
+    """The MiniLM span extractor as textmaker trains it (every layer, word embeddings kept) and the
+    384-token windows of `questions` real SQuAD training questions (seed 0), in length-grouped
+    batches padded to their longest row: (network, [(batch tensors, [start, end] positions)])."""
+    import random
+
+    from textmaker import presets
+    from textmaker.batching import batch_order
+    from textmaker.data import QADataset
+    from textmaker.models import factory
+    from textmaker.models.heads import SpanExtractor
+    from textmaker.tasks.qa_windows import WindowConfig, make_windows
+
+    train, _ = QADataset.from_squad(SHARED / "squad" / "squad-v1.1-dev-39articles.json").split(0.8, seed=0)
+    torch.manual_seed(0)
+    backbone, pre = factory.from_preset(presets.resolve("minilm_l6_en_uncased"), 384)
+    backbone.embeddings.word_embeddings.weight.requires_grad_(False)
+    rows = [w.row() for w in make_windows(pre.tokenizer, train.sample(questions, 0).examples, WindowConfig())]
+    labels = torch.tensor([[r["start_position"], r["end_position"]] for r in rows])
+    return SpanExtractor(backbone), [padded_batch(rows, labels, b, pre.pad_id)
+                                     for b in batch_order([len(r["input_ids"]) for r in rows], batch, random.Random(0))]
+
+
+def span_loss(outputs, positions: torch.Tensor) -> torch.Tensor:
+    """QuestionAnswerer's loss, the mean of the start and end cross-entropies (without its masked_fill
+    of the padding: the same work to within one element-wise pass)."""
+    start, end = (x.float() for x in outputs)
+    return (torch.nn.functional.cross_entropy(start, positions[:, 0])
+            + torch.nn.functional.cross_entropy(end, positions[:, 1])) / 2
+
+
+def class_loss(logits, labels: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(logits.float(), labels)
+
+
 class TrainingStep:
     """One optimizer step as textmaker's Trainer takes it, on a bare network and a ready batch:
     forward, loss, backward, gradients into the fp32 masters, clip, fused AdamW, masters back into
     the network; in the precision "auto" picks here. For the scripts that time or profile a step."""
 
-    def __init__(self, net: torch.nn.Module):
+    def __init__(self, net: torch.nn.Module, loss=class_loss):
         from textmaker import precision
         from textmaker.training import param_groups
 
@@ -135,11 +170,11 @@ class TrainingStep:
         self.weights = precision.TrainingWeights(net, self.precision, param_groups(net, 0.01))
         self.optimizer = precision.adamw(self.weights.groups, 1e-4, cpu)
         self.net = net.train()
+        self.loss = loss
 
     def __call__(self, batch: dict, labels: torch.Tensor, clip) -> None:
         """clip: training.clip_gradients, or a variant of it with the same signature."""
-        logits = self.net(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-        torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+        self.loss(self.net(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]), labels).backward()
         self.weights.collect_grads(first=True)
         clip(self.optimizer, self.weights.masters(), 1.0)
         self.optimizer.step()

@@ -2,13 +2,15 @@
 
     python benchmarks/profile_step.py [--batch 32 --tokens 24 --steps 6]
     python benchmarks/profile_step.py --steady [--sentences 2400 --warm 20 --steps 40]
+    python benchmarks/profile_step.py --steady --task qa [--questions 600 --warm 10 --steps 20]
 
 Profiles textmaker's own training loop (Trainer.fit on real SST-2 sentences cut to --tokens) with
 torch.profiler, fp32 and the precision "auto" picks on this CPU, and prints the CPU time of the
 step's operators grouped: matrix multiplies, the optimizer, and the rest. That short run includes
 model loading and each new shape's first step; --steady instead profiles --steps training steps
 (common.TrainingStep, the precision "auto" picks) on length-grouped batches of 32 real SST-2
-sentences after --warm steps, and prints each operator's milliseconds per step.
+sentences after --warm steps, and prints each operator's milliseconds per step; with --task qa,
+of the span extractor on length-grouped batches of 16 real SQuAD windows of up to 384 tokens.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, TrainingStep, machine, sst2_minilm_batches  # noqa: E402
+from common import (SHARED, TrainingStep, class_loss, machine, span_loss,  # noqa: E402
+                    squad_minilm_batches, sst2_minilm_batches)
 
 from textmaker import TextClassifier, TextDataset  # noqa: E402
 from textmaker.precision import resolve  # noqa: E402
@@ -57,13 +60,16 @@ def grouped(events, top: int) -> dict:
             "top": [(e.key, e.self_cpu_time_total / total, e.self_cpu_time_total) for e in largest]}
 
 
-def steady(sentences: int, warm: int, steps: int) -> None:
+def steady(task: str, examples: int, warm: int, steps: int) -> None:
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
-    net, batches = sst2_minilm_batches(sentences)
+    if task == "qa":
+        (net, batches), loss, what = squad_minilm_batches(examples), span_loss, "16 real SQuAD windows"
+    else:
+        (net, batches), loss, what = sst2_minilm_batches(examples), class_loss, "32 real SST-2 sentences"
     if len(batches) < warm + steps:
-        raise SystemExit(f"--sentences {sentences} gives {len(batches)} batches; --warm + --steps needs more")
-    step = TrainingStep(net)
+        raise SystemExit(f"{examples} examples give {len(batches)} batches; --warm + --steps needs more")
+    step = TrainingStep(net, loss)
     for batch, labels in batches[:warm]:  # oneDNN creates its kernels for each new shape once
         step(batch, labels, clip_gradients)
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -71,7 +77,7 @@ def steady(sentences: int, warm: int, steps: int) -> None:
             step(batch, labels, clip_gradients)
     step.close()
     g = grouped(prof.key_averages(), 12)
-    print(f"{machine()}; {steps} steps after {warm} ({step.precision}), batches of 32 real SST-2 sentences\n")
+    print(f"{machine()}; {steps} steps after {warm} ({step.precision}), batches of {what}\n")
     print("| profiled CPU ms per step | matrix multiplies | optimizer | other |")
     print("|---|---|---|---|")
     print(f"| {g['total_us'] / steps / 1e3:.1f} | {100 * g['matmul_share']:.0f}% | {100 * g['optimizer_share']:.0f}% | "
@@ -87,10 +93,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="default: 6, or 40 with --steady")
     p.add_argument("--steady", action="store_true")
     p.add_argument("--sentences", type=int, default=2400)
-    p.add_argument("--warm", type=int, default=20)
+    p.add_argument("--warm", type=int, help="default: 20, or 10 with --task qa")
+    p.add_argument("--task", choices=["classify", "qa"], default="classify", help="with --steady")
+    p.add_argument("--questions", type=int, default=600, help="SQuAD questions, with --task qa")
     a = p.parse_args()
     if a.steady:
-        return steady(a.sentences, a.warm, a.steps or 40)
+        qa = a.task == "qa"
+        return steady(a.task, a.questions if qa else a.sentences, a.warm or (10 if qa else 20),
+                      a.steps or (20 if qa else 40))
     a.steps = a.steps or 6
     print(machine())
     print("| precision | run (s, incl. model loading) | matrix multiplies | optimizer | other |")

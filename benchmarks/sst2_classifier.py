@@ -68,7 +68,14 @@ def run_textmaker(a) -> dict:
     t0 = time.perf_counter()
     report = clf.evaluate(dev)
     predict_s = time.perf_counter() - t0
-    return {"system": a.system, "precision": clf.history[-1].get("precision", "fp32"),
+    auto = {}
+    if hasattr(clf, "at_precision"):  # the trained fp32 weights computed as "auto" picks (an earlier REV may lack it)
+        t0 = time.perf_counter()
+        fast = clf.at_precision("auto")  # the copy in bf16 is timed too
+        r = fast.evaluate(dev)
+        auto = {"predict_auto_precision": fast.runner.precision, "accuracy_auto": r["accuracy"],
+                "predict_auto_examples_per_second": len(dev) / (time.perf_counter() - t0)}
+    return {**auto, "system": a.system, "precision": clf.history[-1].get("precision", "fp32"),
             "train_examples": len(train), "epochs": epochs, "accuracy": report["accuracy"],
             "train_seconds": train_s, "train_examples_per_second": trained / train_s,
             "loop_examples_per_second": trained / looped,
@@ -157,6 +164,13 @@ def main() -> None:
                   f"| {r['peak_rss_mb']:.0f} |")
     print("\ntrain ex/s: examples over the whole create()/train() call (model loading, tokenization and set-up "
           "included); loop ex/s: over the trainer's own epoch time.")
+    auto = [r for rs in runs.values() for r in rs if "predict_auto_examples_per_second" in r]
+    if auto:
+        print("\nThe same trained weights predicting the dev set at `at_precision(\"auto\")` (fp32 above):\n\n"
+              "| system | round | precision | dev accuracy | predict ex/s |\n|---|---|---|---|---|")
+        for r in auto:
+            print(f"| {r['system']} | {r.get('round', 1)} | {r['predict_auto_precision']} | {100 * r['accuracy_auto']:.2f}% "
+                  f"| {r['predict_auto_examples_per_second']:.1f} |")
     if "textmaker" not in runs:
         return
     for name in runs:
@@ -167,13 +181,17 @@ def main() -> None:
 
 def ratio_lines(ours: list[dict], theirs: list[dict]) -> str:
     """Per-round ratios (round by round: the runs of one round are the ones measured side by side)."""
-    def each(key: str) -> list[float]:
-        return [o[key] / t[key] for o, t in zip(ours, theirs) if o.get(key) and t.get(key)]
+    def each(key: str, their_key: str) -> list[float]:
+        return [o[key] / t[their_key] for o, t in zip(ours, theirs) if o.get(key) and t.get(their_key)]
 
     parts = []
-    for key, what in (("train_examples_per_second", "training"), ("loop_examples_per_second", "training loop"),
-                      ("predict_examples_per_second", "prediction")):
-        r = each(key)
+    for key, their_key, what in (
+            ("train_examples_per_second", "train_examples_per_second", "training"),
+            ("loop_examples_per_second", "loop_examples_per_second", "training loop"),
+            ("predict_examples_per_second", "predict_examples_per_second", "prediction"),
+            # the peer predicts as it trained (bf16 autocast where the hardware has it)
+            ("predict_auto_examples_per_second", "predict_examples_per_second", "prediction at auto")):
+        r = each(key, their_key)
         if r:
             parts.append(f"{what} {', '.join(f'{x:.2f}x' for x in r)}"
                          + (f" (median {statistics.median(r):.2f}x)" if len(r) > 1 else ""))
