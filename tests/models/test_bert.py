@@ -96,6 +96,38 @@ def test_long_rows_softmax_in_bf16_trains_as_the_fp32_softmax(monkeypatch):
     assert compared == len(list(m.parameters())) - 4
 
 
+def test_training_attention_on_a_cpu_is_dropout_attention_as_written():
+    """The CPU training branch (scale on the queries, padding added inside baddbmm, the dropout mask
+    selecting, 1/(1-p) on the output) against softmax(QK^T/sqrt(d) + padding) * keep/(1-p) @ V in
+    float64, with the same dropout draws; on a long batch with padding and on [CLS]-only queries."""
+    from textmaker.models import bert
+    from textmaker.models.dropout import keep
+
+    torch.manual_seed(0)
+    c = BertConfig(hidden_size=32, num_attention_heads=4, attention_probs_dropout_prob=0.1)
+    attn = bert.BertSelfAttention(c).train()
+    x = torch.randn(3, 70, 32, requires_grad=True)
+    mask = torch.ones(3, 1, 1, 70, dtype=torch.bool)
+    mask[1, ..., 40:] = False
+    for queries in (x, x[:, :1]):
+        torch.manual_seed(1)
+        y = attn(queries, x, mask)
+        gx, = torch.autograd.grad(y.square().sum(), x)
+        torch.manual_seed(1)
+        kept = keep((3, 4, queries.shape[1], 70), 0.1, x.device)
+        x64 = x.detach().double().requires_grad_()
+        q64 = x64[:, :queries.shape[1]]
+        heads = lambda lin, t: torch.nn.functional.linear(t, lin.weight.double(), lin.bias.double()).view(  # noqa: E731
+            3, -1, 4, 8).transpose(1, 2)
+        q, k, v = heads(attn.query, q64), heads(attn.key, x64), heads(attn.value, x64)
+        probs = torch.softmax((q @ k.transpose(-2, -1) / 8 ** 0.5).masked_fill(~mask, float("-inf")), -1)
+        ref = ((probs * kept / 0.9) @ v).transpose(1, 2).reshape(3, -1, 32)
+        ref_gx, = torch.autograd.grad(ref.square().sum(), x64)
+        assert kept.float().mean().item() == pytest.approx(0.9, abs=0.02)
+        assert torch.allclose(y.double(), ref, atol=1e-5), (y.double() - ref).abs().max()
+        assert torch.allclose(gx.double(), ref_gx, atol=1e-4), (gx.double() - ref_gx).abs().max()
+
+
 def test_reports_missing_and_unexpected_keys(tmp_path, caplog):
     torch.manual_seed(0)
     state = BertModel(TINY).state_dict()

@@ -21,7 +21,7 @@ from torch import nn
 from textmaker.errors import TextmakerError
 from textmaker.io import read_json
 from textmaker.models.config import DictConfig
-from textmaker.models.dropout import Dropout, dropout
+from textmaker.models.dropout import Dropout, keep
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,16 @@ class BertSelfAttention(nn.Module):
         k, v = (lin(x).view(heads).transpose(1, 2) for lin in (self.key, self.value))
         if self.training and self.dropout_p > 0 and x.device.type == "cpu":
             # SDPA's own attention dropout on a CPU draws with bernoulli_ (see models/dropout.py): the
-            # same computation as its math path, with the cheap mask.
-            scores = ((q @ k.transpose(-2, -1)) * (C // self.n_head) ** -0.5).masked_fill(~mask, float("-inf"))
+            # same computation as its math path, with the cheap mask. The scores and probabilities
+            # are the step's largest tensors (B x heads x T x T), so each pass over them counts: the
+            # padding's -inf is added inside the multiply (baddbmm), the 1/sqrt(d) scale goes on the
+            # queries and dropout's 1/(1-p) on the output (T/d times fewer elements), and the bool
+            # mask selects instead of being cast and multiplied.
+            d, Tq = C // self.n_head, q.shape[2]
+            bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~mask, float("-inf"))
+            scores = torch.baddbmm(bias.expand(B, self.n_head, 1, T).reshape(-1, 1, T),
+                                   (q * d ** -0.5).reshape(-1, Tq, d),
+                                   k.reshape(-1, T, d).transpose(1, 2)).view(B, self.n_head, Tq, T)
             if T >= LONG_ROWS:
                 # torch's CPU softmax accumulates a bf16 input in fp32 and rounds once: the fp32
                 # softmax's probabilities (but for a rare last-bit rounding) without casting every
@@ -113,7 +121,8 @@ class BertSelfAttention(nn.Module):
                 probs = torch.softmax(scores, -1)
             else:  # on short rows the fp32 kernel is the faster one
                 probs = torch.softmax(scores, -1, dtype=torch.float32).to(q.dtype)
-            y = dropout(probs, self.dropout_p, True) @ v
+            kept = torch.where(keep(probs.shape, self.dropout_p, probs.device), probs, 0.0)
+            y = (kept @ v) * (1.0 / (1.0 - self.dropout_p))
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                                dropout_p=self.dropout_p if self.training else 0.0)
