@@ -5,6 +5,8 @@
 - textmaker: QuestionAnswerer on MiniLM (dynamic padding, length-grouped batches).
 - textmaker-frozenN: the same with N bottom encoder layers (and the embeddings) kept as
              pre-trained (QuestionAnswerer's default is 0, every layer trained).
+- textmaker-embeddings: the same with the word-embedding table fine-tuned too (kept by default;
+             the peer fine-tunes it).
 - textmaker@REV: textmaker as it was at git revision REV (a worktree under /tmp), with its own
              defaults, measured in the same run.
 - hf:        the same encoder weights, AutoModelForQuestionAnswering + Trainer with the standard
@@ -66,6 +68,8 @@ def run_textmaker(a) -> dict:
     kw = {}
     if a.system.startswith("textmaker-frozen"):
         kw["frozen_layers"] = int(a.system.removeprefix("textmaker-frozen"))
+    if a.system == "textmaker-embeddings":
+        kw["train_word_embeddings"] = True
     t0 = time.perf_counter()
     qa = QuestionAnswerer.create(train, model="minilm_l6_en_uncased", epochs=a.epochs, batch_size=a.batch_size,
                                  learning_rate=a.learning_rate, seq_len=a.seq_len, doc_stride=a.doc_stride,

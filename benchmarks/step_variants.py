@@ -1,6 +1,7 @@
 """A whole training step, two ways, alternating step by step: what a change to the step is worth.
 
     python benchmarks/step_variants.py VARIANT [--sentences 4800]
+    python benchmarks/step_variants.py VARIANT --task qa [--questions 1000]
 
 VARIANT is one of:
 - clip-norm:   the clip norm from vector_norm (before session 7) against the dot products
@@ -15,12 +16,20 @@ VARIANT is one of:
                which it can only use without attention dropout (SDPA's own dropout on a CPU draws
                per element); tried in session 8, not adopted.
 - attention-dropout: attention as it runs in training now against the same computation without
-               attention dropout (no mask drawn or applied; hidden dropout unchanged); session 11,
-               not adopted.
+               attention dropout's draws (an all-kept mask, not drawn; hidden dropout unchanged);
+               session 11 (then with no mask applied either), not adopted.
 - softmax-dtype: attention's softmax as it runs now (in bf16 on rows of bert.LONG_ROWS tokens or
                more, in fp32 and cast back on shorter ones) against fp32 and cast back on every row
                (before session 12). SST-2's rows are short: this shows the change costs them nothing;
                its gain is on long rows (benchmarks/squad_qa.py).
+- attention-passes: attention as it runs in training now (the padding's -inf added inside the
+               score multiply by baddbmm, the 1/sqrt(d) scale on the queries, dropout's bool mask
+               selecting the probabilities, its 1/(1-p) on the output) against before session 13
+               (the scale on the scores, a masked_fill for the padding, the mask cast to bf16,
+               scaled by 1/(1-p) and multiplied in): three fewer passes over the T x T tensors.
+
+--task qa steps the span extractor on batches of 16 real SQuAD windows (up to 384 tokens), where the
+T x T attention tensors are a large part of a step, instead of the classifier on SST-2 sentences.
 
 A step is what the trainer does for one batch of 32 real SST-2 sentences (length-grouped, padded
 to their longest row): forward, loss, backward, gradients into the fp32 masters, clip, fused
@@ -40,7 +49,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TrainingStep, alternating_steps, machine, sst2_minilm_batches  # noqa: E402
+from common import (TrainingStep, alternating_steps, class_loss, machine, span_loss,  # noqa: E402
+                    squad_minilm_batches, sst2_minilm_batches)
 
 from textmaker.models import bert, dropout  # noqa: E402
 from textmaker.training import clip_gradients  # noqa: E402
@@ -73,6 +83,25 @@ def fused_linear_forward(self, x):
     return torch.nn.functional.linear(x, self.weight, self.bias)
 
 
+def previous_attention_forward(self, queries, x, mask):
+    """BertSelfAttention.forward's training branch on a CPU before session 13 (the other branch as now)."""
+    B, T, C = x.shape
+    heads = (B, -1, self.n_head, C // self.n_head)
+    q = self.query(queries).view(heads).transpose(1, 2)
+    k, v = (lin(x).view(heads).transpose(1, 2) for lin in (self.key, self.value))
+    scores = ((q @ k.transpose(-2, -1)) * (C // self.n_head) ** -0.5).masked_fill(~mask, float("-inf"))
+    if T >= bert.LONG_ROWS:
+        probs = torch.softmax(scores, -1)
+    else:
+        probs = torch.softmax(scores, -1, dtype=torch.float32).to(q.dtype)
+    y = dropout.dropout(probs, self.dropout_p, True) @ v
+    return y.transpose(1, 2).reshape(B, -1, C)
+
+
+def all_kept(shape, p, device):
+    return torch.ones(1, dtype=torch.bool, device=device).expand(shape)
+
+
 def one_op_mask(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not training or p == 0.0:
         return x
@@ -81,7 +110,7 @@ def one_op_mask(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 @contextlib.contextmanager
 def one_op_dropout():
-    with patched(dropout, "dropout", one_op_mask), patched(bert, "dropout", one_op_mask):
+    with patched(dropout, "dropout", one_op_mask):  # hidden dropout (attention selects with the bool mask)
         yield
 
 
@@ -112,11 +141,16 @@ def patched(obj, name: str, value):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast", "sdpa", "attention-dropout",
-                                       "softmax-dtype"])
+                                       "softmax-dtype", "attention-passes"])
     p.add_argument("--sentences", type=int, default=4800)
+    p.add_argument("--task", choices=["classify", "qa"], default="classify")
+    p.add_argument("--questions", type=int, default=1000, help="SQuAD questions, with --task qa")
     a = p.parse_args()
-    net, batches = sst2_minilm_batches(a.sentences)
-    train_step = TrainingStep(net)
+    if a.task == "qa":
+        (net, batches), loss = squad_minilm_batches(a.questions), span_loss
+    else:
+        (net, batches), loss = sst2_minilm_batches(a.sentences), class_loss
+    train_step = TrainingStep(net, loss)
 
     here = sys.modules[__name__]
     ways = {  # name -> a context in which a step runs that way; the first is the code as it is
@@ -128,9 +162,12 @@ def main() -> None:
         "sdpa": {"attention with dropout (now)": contextlib.nullcontext,
                  "fused SDPA, no attention dropout": lambda: fused_attention(net)},
         "attention-dropout": {"attention with dropout (now)": contextlib.nullcontext,
-                              "no attention dropout": lambda: patched(bert, "dropout", lambda x, p, training: x)},
+                              "no attention dropout draws": lambda: patched(bert, "keep", all_kept)},
         "softmax-dtype": {"bf16 softmax on long rows (now)": contextlib.nullcontext,
                           "fp32 softmax on every row": lambda: patched(bert, "LONG_ROWS", 10 ** 9)},
+        "attention-passes": {"padding in baddbmm, scale on queries, mask selects (now)": contextlib.nullcontext,
+                             "before session 13": lambda: patched(bert.BertSelfAttention, "forward",
+                                                                  previous_attention_forward)},
     }[a.variant]
 
     def step_in(way):
