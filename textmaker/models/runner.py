@@ -30,8 +30,8 @@ class TorchRunner:
         self._compute = network
         dtype = _DTYPES.get(self.precision)
         if dtype is not None and next(network.parameters()).dtype != dtype:
-            # A whole-network cast rather than autocast: autocast re-casts each weight per call and
-            # keeps LayerNorm, GELU and softmax in fp32, which on a CPU costs more than they take.
+            # A cast copy of the whole network, as bf16 training computes (textmaker.precision),
+            # rather than autocast, which re-casts every weight at every call.
             self._compute = copy.deepcopy(network).to(device=self.device, dtype=dtype).eval()
 
     def __call__(self, batch: dict) -> list[np.ndarray]:
