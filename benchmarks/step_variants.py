@@ -27,6 +27,9 @@ VARIANT is one of:
                selecting the probabilities, its 1/(1-p) on the output) against before session 13
                (the scale on the scores, a masked_fill for the padding, the mask cast to bf16,
                scaled by 1/(1-p) and multiplied in): three fewer passes over the T x T tensors.
+- residual-dtype: a bf16 network's residual stream (embedding sums, residual adds, LayerNorms and
+               what flows between sublayers) in fp32, as under autocast (now), against in bf16
+               (before session 14): the casts and fp32 passes it costs.
 
 --task qa steps the span extractor on batches of 16 real SQuAD windows (up to 384 tokens), where the
 T x T attention tensors are a large part of a step, instead of the classifier on SST-2 sentences.
@@ -141,7 +144,7 @@ def patched(obj, name: str, value):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("variant", choices=["clip-norm", "fused-bias", "mask-cast", "sdpa", "attention-dropout",
-                                       "softmax-dtype", "attention-passes"])
+                                       "softmax-dtype", "attention-passes", "residual-dtype"])
     p.add_argument("--sentences", type=int, default=4800)
     p.add_argument("--task", choices=["classify", "qa"], default="classify")
     p.add_argument("--questions", type=int, default=1000, help="SQuAD questions, with --task qa")
@@ -168,6 +171,8 @@ def main() -> None:
         "attention-passes": {"padding in baddbmm, scale on queries, mask selects (now)": contextlib.nullcontext,
                              "before session 13": lambda: patched(bert.BertSelfAttention, "forward",
                                                                   previous_attention_forward)},
+        "residual-dtype": {"fp32 residual stream (now)": contextlib.nullcontext,
+                           "bf16 residual stream": lambda: patched(bert, "stream_dtype", lambda w: w.dtype)},
     }[a.variant]
 
     def step_in(way):
