@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import resource
@@ -32,6 +33,17 @@ def cpu() -> str:
         pass
     features = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags]
     return f"{name} ({' '.join(features) or 'no AVX2'})"
+
+
+@contextlib.contextmanager
+def patched(obj, name: str, value):
+    """obj.name = value inside the block, restored after it (also on an error)."""
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
 
 
 def machine() -> str:

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import class_loss, machine, span_loss, squad_minilm_batches, sst2_minilm_batches  # noqa: E402
+from common import (class_loss, machine, patched, span_loss, squad_minilm_batches,  # noqa: E402
+                    sst2_minilm_batches)
 
 from textmaker.models import bert  # noqa: E402
 
@@ -58,12 +59,10 @@ def main() -> None:
     exact, half = copy.deepcopy(net).double(), copy.deepcopy(net).to(torch.bfloat16)
     picks = [batches[round(i * (len(batches) - 1) / max(a.batches - 1, 1))] for i in range(a.batches)]
     errors = {way: {g: [] for g in GROUPS} for way in ("bf16 network (now)", "bf16 stream (before)", "autocast")}
-    fp32_stream = bert.stream_dtype
     for batch, y in picks:
         ref = gradients(exact, batch, y, loss)
-        bert.stream_dtype = lambda w: w.dtype
-        before = gradients(half, batch, y, loss)
-        bert.stream_dtype = fp32_stream
+        with patched(bert, "stream_dtype", lambda w: w.dtype):
+            before = gradients(half, batch, y, loss)
         ways = {"bf16 network (now)": gradients(half, batch, y, loss), "bf16 stream (before)": before,
                 "autocast": gradients(net, batch, y, loss, autocast=True)}
         for way, g in ways.items():

@@ -52,7 +52,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (TrainingStep, alternating_steps, class_loss, machine, span_loss,  # noqa: E402
+from common import (TrainingStep, alternating_steps, class_loss, machine, patched, span_loss,  # noqa: E402
                     squad_minilm_batches, sst2_minilm_batches)
 
 from textmaker.models import bert, dropout  # noqa: E402
@@ -129,16 +129,6 @@ def fused_attention(net):
     finally:
         for m, p in zip(layers, kept):
             m.dropout_p = p
-
-
-@contextlib.contextmanager
-def patched(obj, name: str, value):
-    old = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, old)
 
 
 def main() -> None:

@@ -235,7 +235,7 @@ class BertPooler(nn.Module):
         self.dense = nn.Linear(c.hidden_size, c.hidden_size)
 
     def forward(self, x):
-        return torch.tanh(self.dense(cast(x[:, 0], self.dense.weight.dtype)))
+        return torch.tanh(self.dense(x[:, 0]))
 
 
 class BertModel(nn.Module):
