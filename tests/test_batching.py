@@ -1,7 +1,5 @@
 import random
 
-import numpy as np
-
 from textmaker.batching import batch_order, pad_batch
 
 
@@ -26,10 +24,3 @@ def test_batch_order_covers_every_row_once_and_groups_lengths():
 def test_inference_order_is_sorted_by_length():
     batches = batch_order([5, 1, 3], 2)
     assert batches == [[1, 2], [0]]
-
-
-def test_extra_fields_keep_their_kind_labels_int64_soft_targets_float32():
-    rows = [{"input_ids": [1, 2, 3], "label": 1, "soft": [0.25, 0.75]}, {"input_ids": [4], "label": 0, "soft": [1.0, 0.0]}]
-    b = pad_batch(rows, pad_id=0)
-    assert b["label"].dtype == np.int64 and b["label"].tolist() == [1, 0]
-    assert b["soft"].dtype == np.float32 and b["soft"].shape == (2, 2) and b["soft"][0].tolist() == [0.25, 0.75]

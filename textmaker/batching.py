@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-Row = dict  # "input_ids" (list[int]), optional "token_type_ids", other fields (scalars or float lists)
+Row = dict  # "input_ids" (list[int]), optional "token_type_ids", other scalar fields
 
 
 def pad_batch(rows: Sequence[Row], pad_id: int, width: int | None = None) -> dict[str, np.ndarray]:
@@ -32,9 +32,8 @@ def pad_batch(rows: Sequence[Row], pad_id: int, width: int | None = None) -> dic
         mask[i, :n] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     for key in rows[0]:
-        if key not in batch:  # labels (int64), or a distillation's soft targets (float32)
-            values = np.array([r[key] for r in rows])
-            batch[key] = values.astype(np.float32 if values.dtype.kind == "f" else np.int64)
+        if key not in batch:
+            batch[key] = np.array([r[key] for r in rows], dtype=np.int64)
     return batch
 
 

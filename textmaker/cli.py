@@ -63,8 +63,6 @@ def _add_inference_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from textmaker.tasks.distillation import Distillation
-
     parser = argparse.ArgumentParser(prog="textmaker", description="Train, evaluate and run small text models.")
     parser.add_argument("--version", action="version", version=f"textmaker {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,14 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after this many epochs without better validation accuracy")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--teacher", action="append", metavar="MODEL_DIR",
-                       help="a trained classifier (model or export directory, same labels) whose probabilities "
-                            "the model learns too (knowledge distillation); repeat for an ensemble")
-    train.add_argument("--distill-weight", type=float,
-                       help="with --teacher: the teachers' share of the loss, above 0 and at most 1; "
-                            f"default {Distillation.weight}")
-    train.add_argument("--distill-temperature", type=float,
-                       help=f"with --teacher: the softmax temperature of the soft targets; default {Distillation.temperature}")
     _add_training_flags(train)
     train.add_argument("--output", required=True, help="model directory to write (new, empty, or with --overwrite "
                                                        "a textmaker model)")
@@ -256,35 +246,16 @@ def _training_options(args, output: Path) -> dict:
 
 
 def _classify_train(args, TextClassifier) -> int:
-    from textmaker.tasks.distillation import Distillation
-
-    distill = {k: v for k, v in (("weight", args.distill_weight), ("temperature", args.distill_temperature))
-               if v is not None}
-    teachers = None
-    if args.teacher:
-        teachers = [_load_teacher(d) for d in args.teacher]
-        Distillation(tuple(teachers), **distill)  # its settings' errors, before the data is read
-    elif distill:
-        raise TextmakerError("--distill-weight and --distill-temperature apply with --teacher MODEL_DIR")
     train, val = _train_and_validation(args, args.train_file, _load_data)
     output = Path(args.output)
     clf = TextClassifier.create(train, val, args.model, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
-                                class_weights=args.class_weights, teachers=teachers,
-                                **{f"distill_{k}": v for k, v in distill.items()},
-                                **_training_options(args, output))
+                                class_weights=args.class_weights, **_training_options(args, output))
     clf.save(output)
     if "validation" in clf.metrics:
         v = clf.metrics["validation"]
         _say(f"validation accuracy {v['accuracy']:.4f}  macro-F1 {v['macro_f1']:.4f}")
     _say(f"saved {output}")
     return 0
-
-
-def _load_teacher(directory: str):
-    try:
-        return _load_model(directory, "text_classifier")
-    except TextmakerError as e:
-        raise TextmakerError(f"--teacher {directory}: {e}") from None
 
 
 def cmd_classify_evaluate(args) -> int:

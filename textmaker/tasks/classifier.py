@@ -24,7 +24,6 @@ from textmaker.plots import plot_confusion_matrix, plot_history
 from textmaker.presets import DEFAULT_PRESET
 from textmaker.tasks import hf_layout
 from textmaker.tasks.base import Task, keep_pretrained, settings_of
-from textmaker.tasks.distillation import Distillation, distillation_loss, soft_targets
 from textmaker.text.words import SPECIAL_TOKENS
 
 if TYPE_CHECKING:
@@ -70,9 +69,7 @@ class TextClassifier(Task):
                progress: bool = True, precision: str = "auto",
                gradient_accumulation_steps: int = 1, max_steps: int | None = None,
                train_word_embeddings: bool | None = None, eval_every_steps: int | None = None,
-               frozen_layers: int | None = None, teachers: "TextClassifier | Sequence[TextClassifier] | None" = None,
-               distill_weight: float = Distillation.weight,
-               distill_temperature: float = Distillation.temperature) -> "TextClassifier":
+               frozen_layers: int | None = None) -> "TextClassifier":
         """Build a classifier on `model` (a preset name or a BERT directory) and train it.
 
         class_weights: None, "balanced" (inverse class frequency), or one weight per label.
@@ -83,9 +80,6 @@ class TextClassifier(Task):
         presets.trains_word_embeddings); True fine-tunes it too.
         frozen_layers: how many bottom encoder layers, with the embeddings, are kept as pre-trained
         (None: the preset's choice, 1 for MiniLM; 0 fine-tunes every layer).
-        teachers: trained classifiers (one, or several: an ensemble) whose probabilities at
-        distill_temperature the model learns too, with distill_weight of the loss (see
-        textmaker.tasks.distillation); they label the training texts once, before training.
         """
         import torch
 
@@ -100,11 +94,6 @@ class TextClassifier(Task):
         positive_int("gradient_accumulation_steps", gradient_accumulation_steps)
         positive_int("max_steps", max_steps)
         positive_int("eval_every_steps", eval_every_steps)
-        distillation = None
-        if teachers is not None:
-            teachers = (teachers,) if isinstance(teachers, TextClassifier) else tuple(teachers)
-            distillation = Distillation(teachers, distill_weight, distill_temperature)
-            distillation.check_labels(train_data.label_names)
         preset = presets.resolve(model)
         check_seq_len(seq_len, preset["kind"], presets.max_positions(preset))
         positive_int("vocab_size", vocab_size, len(SPECIAL_TOKENS) + 1)
@@ -134,16 +123,13 @@ class TextClassifier(Task):
                   "head": {"num_classes": len(train_data.label_names), "dropout": dropout},
                   "freeze_encoder": freeze_encoder, "training": train_cfg.to_dict(),
                   "verification_sample": {"origin": origin, "examples": len(sample)}}
-        if distillation is not None:
-            config["distillation"] = distillation.record()
         clf = cls(network, preprocessor, train_data.label_names, config,
                   verification_sample=sample.with_label_names(train_data.label_names).to_records())
-        clf.fit(train_data, validation_data, train_cfg, class_weights, checkpoint_dir, resume, distillation)
+        clf.fit(train_data, validation_data, train_cfg, class_weights, checkpoint_dir, resume)
         return clf
 
     def fit(self, train_data: TextDataset, validation_data: TextDataset | None, train_cfg: "TrainingConfig",
-            class_weights=None, checkpoint_dir=None, resume: bool = False,
-            distillation: Distillation | None = None) -> list[dict]:
+            class_weights=None, checkpoint_dir=None, resume: bool = False) -> list[dict]:
         import torch.nn.functional as F
 
         from textmaker.models.runner import TorchRunner
@@ -153,18 +139,10 @@ class TextClassifier(Task):
         train_data = train_data.with_label_names(self.label_names)
         rows = self._rows(train_data)
         weights = self._class_weights(class_weights, train_data)
-        if distillation is not None:
-            distillation.check_labels(self.label_names)
-            targets = soft_targets(distillation, train_data.texts, self.label_names, progress=train_cfg.progress)
-            for row, soft in zip(rows, targets):
-                row["soft"] = soft.tolist()
 
         def loss_fn(model, batch):
             logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).float()
             loss = F.cross_entropy(logits, batch["label"], weight=weights.to(logits.device) if weights is not None else None)
-            if distillation is not None:
-                w = distillation.weight
-                loss = (1 - w) * loss + w * distillation_loss(logits, batch["soft"], distillation.temperature)
             return loss, {"accuracy": (logits.argmax(-1) == batch["label"]).sum().item()}
 
         validate = None
