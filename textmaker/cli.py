@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--max-drop", type=float, default=1.0,
                     help="fail if accuracy (QA: F1) drops by more points than this on labelled text; default 1.0")
 
+    av = sub.add_parser("average", help="average the weights of models fine-tuned from one encoder (several seeds of "
+                                        "one command): one model of the same size, often more accurate than each")
+    av.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="two or more trained model directories")
+    av.add_argument("--output", required=True, help="model directory to write")
+    av.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
+
     qa = sub.add_parser("qa", help="extractive question answering (SQuAD)").add_subparsers(dest="action", required=True)
     qt = qa.add_parser("train", help="train a question answerer on SQuAD JSON")
     qt.add_argument("train_json")
@@ -375,6 +381,21 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_average(args) -> int:
+    from textmaker.io import check_output
+    from textmaker.tasks.base import Task, read_model_config
+
+    check_output(args.output, args.overwrite)
+    if len(args.model_dirs) < 2:
+        raise TextmakerError("average needs at least two model directories")
+    task = read_model_config(args.model_dirs[0])["task"]
+    models = [_load_model(d, task) for d in args.model_dirs]  # a member of another task is refused by name
+    with _writer_lock(args.output):
+        Task.average(models, args.model_dirs).save(args.output)
+    print(f"averaged {len(models)} models into {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_presets(args) -> int:
     from textmaker.presets import describe
 
@@ -397,6 +418,7 @@ COMMANDS = {
     ("qa", "evaluate"): cmd_qa_evaluate,
     ("qa", "predict"): cmd_qa_predict,
     ("export", None): cmd_export,
+    ("average", None): cmd_average,
     ("presets", None): cmd_presets,
     ("demo", None): cmd_demo,
 }

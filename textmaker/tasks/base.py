@@ -22,6 +22,7 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from textmaker import __version__, distributed, presets
 from textmaker.batching import run_batches
@@ -75,6 +76,68 @@ class Task:
         twin = copy.copy(self)
         twin.runner = TorchRunner(self.network, self.runner.device, precision)
         return twin
+
+    @classmethod
+    def average(cls, models: Sequence["Task"], names: Sequence[str] | None = None) -> "Task":
+        """One model whose weights are the mean of several trained models' (a "model soup",
+        Wortsman et al., 2022): the size and speed of one, saved and exported like any other.
+
+        The members must be one architecture fine-tuned from the same pre-trained encoder, with the
+        same tokenizer and labels: several seeds of one training command, say, run one after the
+        other or on several machines at once. Fine-tuning moves a pre-trained encoder little, so
+        the runs land near each other and their mean is a model too, often better than each
+        (SST-2: benchmarks/RESULTS.md). `names` (the model directories, say) label the errors and
+        config.json's record of the members. The first member gives the inference settings and
+        the verification sample (held out of its own training only); history and validation
+        metrics are left out (evaluate the average on held-out data)."""
+        models = list(models)
+        names = list(names) if names is not None else [f"model {i + 1}" for i in range(len(models))]
+        if len(models) < 2:
+            raise TextmakerError("averaging needs at least two trained models")
+        first = models[0]
+        for m, name in zip(models, names):
+            if not isinstance(m, cls) or type(m) is not type(first):
+                raise TextmakerError(f"{name} is a {type(m).__name__}, not a {type(first).__name__} like {names[0]}")
+            if m.network is None:
+                raise TextmakerError(f"{name} is an export; average the trained model directories instead")
+            if presets.PRESETS.get(m.config.get("base_model"), {}).get("source") in ("random", "awe"):
+                raise TextmakerError(f"{name} was trained from random weights ({m.config['base_model']}): models "
+                                     f"from different random starts do not average; average fine-tuned encoders")
+            if m.preprocessor.config() != first.preprocessor.config() or \
+                    m.preprocessor.tokenizer.to_json() != first.preprocessor.tokenizer.to_json():
+                raise TextmakerError(f"{name}'s tokenizer differs from {names[0]}'s: only models fine-tuned from one "
+                                     f"encoder with one tokenizer and seq_len average")
+            if getattr(m, "label_names", None) != getattr(first, "label_names", None):
+                raise TextmakerError(f"{name} has the labels {m.label_names}, {names[0]} {first.label_names}: "
+                                     f"members must be trained on the same labels")
+        states = [m.network.state_dict() for m in models]
+        shapes = {k: tuple(v.shape) for k, v in states[0].items()}
+        for state, name in zip(states[1:], names[1:]):
+            other = {k: tuple(v.shape) for k, v in state.items()}
+            if other != shapes:
+                key = next(k for k in sorted(set(shapes) | set(other)) if shapes.get(k) != other.get(k))
+                raise TextmakerError(f"{name}'s weights differ from {names[0]}'s ({key}: {other.get(key)} against "
+                                     f"{shapes.get(key)}): members must share one architecture")
+        mean = {}
+        for k, v in states[0].items():
+            if v.is_floating_point():
+                mean[k] = (sum(s[k].double() for s in states) / len(states)).to(v.dtype)
+            else:  # integer buffers (position ids) are the same in every member
+                mean[k] = v.clone()
+        from textmaker.models.runner import TorchRunner
+
+        network = copy.deepcopy(first.network)
+        network.load_state_dict(mean)
+        averaged = copy.copy(first)
+        averaged.network, averaged.runner = network.eval(), TorchRunner(network, first.runner.device)
+        averaged.history, averaged.metrics = [], {}
+        averaged.config = {**first.config, "averaged_from": [
+            {"model": name, "seed": m.config.get("training", {}).get("seed")} for m, name in zip(models, names)]}
+        if "verification_sample" in first.config:  # say so where an export's check reports it
+            origin = first.config["verification_sample"].get("origin", "the verification sample")
+            averaged.config["verification_sample"] = {**first.config["verification_sample"],
+                                                      "origin": f"{origin} for {names[0]} only"}
+        return averaged
 
     def _split_rows(self, outputs: list, lengths: list[int]) -> list:
         """Batch outputs -> one entry per row (the task knows which outputs have a sequence axis)."""
