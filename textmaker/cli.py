@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fail if accuracy (QA: F1) drops by more points than this on labelled text; default 1.0")
 
     av = sub.add_parser("average", help="average the weights of models fine-tuned from one encoder (several seeds of "
-                                        "one command): one model of the same size, often more accurate than each")
+                                        "one command) into one model of the same size; score it on held-out data "
+                                        "(on SST-2 it beat each member, on SQuAD it did not)")
     av.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="two or more trained model directories")
     av.add_argument("--output", required=True, help="model directory to write")
     av.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")

@@ -85,8 +85,9 @@ class Task:
         The members must be one architecture fine-tuned from the same pre-trained encoder, with the
         same tokenizer and labels: several seeds of one training command, say, run one after the
         other or on several machines at once. Fine-tuning moves a pre-trained encoder little, so
-        the runs land near each other and their mean is a model too, often better than each
-        (SST-2: benchmarks/RESULTS.md). `names` (the model directories, say) label the errors and
+        the runs land near each other and their mean is a model too, on SST-2 better than each;
+        where training moves the encoder further (SQuAD, every layer trained) it was worse
+        (benchmarks/RESULTS.md): score it on held-out data. `names` (the model directories, say) label the errors and
         config.json's record of the members. The first member gives the inference settings and
         the verification sample (held out of its own training only); history and validation
         metrics are left out (evaluate the average on held-out data)."""
