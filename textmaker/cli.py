@@ -389,8 +389,11 @@ def cmd_average(args) -> int:
     check_output(args.output, args.overwrite)
     if len(args.model_dirs) < 2:
         raise TextmakerError("average needs at least two model directories")
-    task = read_model_config(args.model_dirs[0])["task"]
-    models = [_load_model(d, task) for d in args.model_dirs]  # a member of another task is refused by name
+    tasks = [read_model_config(d)["task"] for d in args.model_dirs]
+    for d, t in zip(args.model_dirs, tasks):
+        if t != tasks[0]:
+            raise TextmakerError(f"{d} holds a {t} model, {args.model_dirs[0]} a {tasks[0]}: average models of one task")
+    models = [_load_model(d, tasks[0]) for d in args.model_dirs]
     with _writer_lock(args.output):
         Task.average(models, args.model_dirs).save(args.output)
     print(f"averaged {len(models)} models into {args.output}", file=sys.stderr)

@@ -29,7 +29,8 @@ def test_the_average_of_two_seeds_is_their_mean_and_a_working_model(minilm_clf, 
     assert not torch.equal(m["classifier.weight"], a["classifier.weight"])
     # the members themselves are untouched
     assert torch.equal(minilm_clf.network.state_dict()["classifier.weight"], a["classifier.weight"])
-    accuracy = {n: x.evaluate(sample_test)["accuracy"] for n, x in (("a", minilm_clf), ("b", second_seed), ("avg", avg))}
+    accuracy = {n: x.evaluate(sample_test)["accuracy"]
+                for n, x in (("a", minilm_clf), ("b", second_seed), ("avg", avg))}
     # fine-tuned from one encoder, the two land close enough for their mean to classify as well as
     # they do (measured when written, AMD EPYC, bf16: 82.67% and 83.67%, the average 83.67%)
     assert accuracy["avg"] >= min(accuracy["a"], accuracy["b"]) - 0.02, accuracy
@@ -82,6 +83,8 @@ def test_members_that_cannot_be_averaged_are_refused_by_name(minilm_clf):
             TextClassifier.average([minilm_clf, member])
     with pytest.raises(TextmakerError, match="at least two"):
         Task.average([minilm_clf])
+    with pytest.raises(TextmakerError, match="1 names for 3 models: give one name per model"):
+        Task.average([minilm_clf, minilm_clf, minilm_clf], ["only one"])
 
 
 def test_models_trained_from_random_weights_are_refused(toy_rows):
@@ -94,7 +97,7 @@ def test_models_trained_from_random_weights_are_refused(toy_rows):
 
 
 @pytest.mark.encoder
-def test_question_answerers_average_too(tmp_path):
+def test_question_answerers_average_too(minilm_clf, tmp_path, capsys):
     from tests.conftest import SQUAD
     from textmaker import QADataset, QuestionAnswerer
     from textmaker.cli import main
@@ -114,3 +117,10 @@ def test_question_answerers_average_too(tmp_path):
     assert report["total"] == 24 and 0 <= report["f1"] <= 100
     for e in val.examples[:5]:
         assert avg.answer(e.question, e.context).text in e.context
+    # a member of the other task is refused by name, in one line
+    minilm_clf.save(tmp_path / "classifier")
+    capsys.readouterr()
+    assert main(["average", str(tmp_path / "s0"), str(tmp_path / "classifier"), "--output", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"textmaker: error: {tmp_path / 'classifier'} holds a text_classifier model, {tmp_path / 's0'} "
+                   f"a question_answerer: average models of one task"), err

@@ -87,12 +87,15 @@ class Task:
         other or on several machines at once. Fine-tuning moves a pre-trained encoder little, so
         the runs land near each other and their mean is a model too, on SST-2 better than each;
         where training moves the encoder further (SQuAD, every layer trained) it was worse
-        (benchmarks/RESULTS.md): score it on held-out data. `names` (the model directories, say) label the errors and
-        config.json's record of the members. The first member gives the inference settings and
+        (benchmarks/RESULTS.md): score it on held-out data. `names` (the model directories, say),
+        one per model, label the errors and config.json's record of the members. The first
+        member gives the inference settings and
         the verification sample (held out of its own training only); history and validation
         metrics are left out (evaluate the average on held-out data)."""
         models = list(models)
         names = list(names) if names is not None else [f"model {i + 1}" for i in range(len(models))]
+        if len(names) != len(models):  # zip would drop the unnamed members without a word
+            raise TextmakerError(f"{len(names)} names for {len(models)} models: give one name per model")
         if len(models) < 2:
             raise TextmakerError("averaging needs at least two trained models")
         first = models[0]
