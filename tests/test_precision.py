@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -17,14 +19,31 @@ def test_auto_follows_the_cpu_features_found_at_run_time(monkeypatch):
     assert precision.resolve("bf16", CPU) == "bf16"  # asked for: slower without the units, but it works
 
 
-@pytest.mark.parametrize("value,expected", [("fp16", "for GPUs"), ("half", "must be one of")])
-def test_impossible_or_unknown_precisions_are_refused(value, expected):
-    with pytest.raises(TextmakerError, match=expected):
-        precision.resolve(value, CPU)
+def test_unknown_precisions_are_refused_naming_the_flag():
+    with pytest.raises(TextmakerError, match=r"precision \(--precision\) must be one of auto, fp32, bf16, fp16"):
+        precision.resolve("half", CPU)
 
 
-@pytest.mark.parametrize("mode", ["fp32", "bf16"])
-def test_training_in_each_precision_learns_and_is_recorded(mode):
+@pytest.fixture
+def fp16_cpu(monkeypatch):
+    """A CPU with fp16 arithmetic (AVX512-FP16), where fp16 may be asked for: the same autocast and loss
+    scaler a GPU runs. On this machine's CPU torch emulates the arithmetic (slowly: tiny models here)."""
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16", "avx512_fp16"})
+
+
+def test_fp16_on_a_cpu_needs_its_arithmetic_and_auto_never_picks_it(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    with pytest.raises(TextmakerError, match=r"precision fp16 \(--precision\): this CPU has no fp16 .*use bf16"):
+        precision.resolve("fp16", CPU)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "amx_bf16", "amx_fp16"})
+    assert precision.resolve("fp16", CPU) == "fp16"
+    assert precision.resolve("auto", CPU) == "bf16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_fp16"})
+    assert precision.resolve("auto", CPU) == "fp32"
+
+
+@pytest.mark.parametrize("mode", ["fp32", "bf16", "fp16"])
+def test_training_in_each_precision_learns_and_is_recorded(mode, fp16_cpu):
     model = _model()
     cfg = TrainingConfig(epochs=10, batch_size=8, learning_rate=1e-2, progress=False, precision=mode)
     history = Trainer(model, _loss, 0, cfg, None, device=CPU).fit(_rows())
@@ -33,6 +52,75 @@ def test_training_in_each_precision_learns_and_is_recorded(mode):
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay fp32
     if mode == "bf16":  # ...and are the fp32 masters, not the bf16 copies the network computed with
         assert any(not torch.equal(p, p.bfloat16().float()) for p in model.parameters())
+    if mode == "fp16":  # a loss scaler from 2**16, halved at each step it skipped (too few steps to grow)
+        skipped = [h["skipped_steps"] for h in history]
+        assert sum(skipped) <= 3  # rare (late, when the scaled gradients of confident logits overflow)
+        assert [h["loss_scale"] for h in history] == [2.0 ** (16 - sum(skipped[:e + 1])) for e in range(10)]
+    else:
+        assert "loss_scale" not in history[0]
+
+
+def _overflowing_loss(model, batch):
+    """_loss, but inf for a batch holding a marked row (token 5): its gradients overflow."""
+    loss, stats = _loss(model, batch)
+    return (loss * float("inf") if bool((batch["input_ids"] == 5).any()) else loss), stats
+
+
+def _marked_rows(marked=(3,)):
+    rows = _rows()
+    for i in marked:
+        rows[i] = {**rows[i], "input_ids": [2, 5] + rows[i]["input_ids"][2:]}
+    return rows
+
+
+def test_fp16_skips_a_step_whose_gradients_overflow_halves_the_scale_and_trains_on(fp16_cpu):
+    model = _model()
+    cfg = TrainingConfig(epochs=8, batch_size=8, learning_rate=1e-2, progress=False, precision="fp16")
+    history = Trainer(model, _overflowing_loss, 0, cfg, None, device=CPU).fit(_marked_rows())
+    # the marked row's batch, once an epoch, is skipped (a rare genuine overflow may add one), and
+    # each skip halves the scale
+    skipped = [h["skipped_steps"] for h in history]
+    assert all(n >= 1 for n in skipped) and sum(skipped) <= 8 + 2
+    assert [h["loss_scale"] for h in history] == [2.0 ** (16 - sum(skipped[:e + 1])) for e in range(8)]
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the inf never reached the weights
+    clean = [h["train_loss"] for h in history]  # inf losses count in the epoch means...
+    assert all(x == float("inf") for x in clean)
+    model.eval()  # ...so judge learning on the rows themselves
+    from textmaker.batching import pad_batch
+    rows = [r for r in _marked_rows() if 5 not in r["input_ids"]]
+    batch = {k: torch.from_numpy(v) for k, v in pad_batch(rows, 0).items()}
+    with torch.no_grad():
+        loss, stats = _loss(model, batch)
+    assert stats["accuracy"] / len(rows) > 0.9
+
+
+def test_fp16_resumes_mid_epoch_with_the_loss_scale_it_had_found(tmp_path, fp16_cpu):
+    rows = _marked_rows()
+    cfg = TrainingConfig(epochs=2, batch_size=8, learning_rate=1e-3, progress=False, precision="fp16",
+                         checkpoint_every_steps=3)
+    uninterrupted = _model()
+    full = Trainer(uninterrupted, _overflowing_loss, 0, cfg, None, device=CPU).fit(rows)
+
+    killed = Trainer(_model(), _overflowing_loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=CPU)
+    real_checkpoint = killed._checkpoint
+
+    def checkpoint_then_die(weights, optimizer, state, best):
+        real_checkpoint(weights, optimizer, state, best)
+        if state["step"] == 6:
+            raise KeyboardInterrupt
+
+    killed._checkpoint = checkpoint_then_die
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(rows)
+    saved = json.loads((tmp_path / "ck" / "trainer_state.json").read_text())
+    assert saved["grad_scaler"]["scale"] < 65536.0  # an overflow came before the kill
+    resumed = _model(seed=5)
+    history = Trainer(resumed, _overflowing_loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck",
+                      device=CPU).fit(rows, resume=True)
+    assert [(h["loss_scale"], h["skipped_steps"]) for h in history] == \
+        [(h["loss_scale"], h["skipped_steps"]) for h in full]
+    for (k, v), w in zip(uninterrupted.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(v, w, atol=1e-6), k
 
 
 def test_the_optimizer_is_fused_where_the_device_has_it():

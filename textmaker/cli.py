@@ -52,7 +52,8 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="keep the embeddings and the bottom N encoder layers as pre-trained (faster steps; "
                         "default: the preset's, 1 for MiniLM classifiers, else 0)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32")
+                   help="auto: bf16 on CPUs with AMX/AVX-512 BF16 and bf16 GPUs, fp16 on older GPUs, else fp32; "
+                        "fp16 (with a loss scaler) on GPUs and CPUs with AVX512-FP16/AMX-FP16")
 
 
 def _add_inference_flags(p: argparse.ArgumentParser) -> None:

@@ -182,10 +182,12 @@ class Trainer:
         steps_per_epoch = math.ceil(math.ceil(len(rows) / global_batch) / accum)
         total_steps = min(steps_per_epoch * c.epochs, c.max_steps or steps_per_epoch * c.epochs)
         state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "sums": {"loss": 0.0}, "seen": 0, "seconds": 0.0,
-                 "best_score": None, "best_epoch": None, "best_step": None, "bad_epochs": 0, "evaluations": []}
+                 "skipped_steps": 0, "best_score": None, "best_epoch": None, "best_step": None, "bad_epochs": 0, "evaluations": []}
         best_weights = None
         if saved is not None:
             state, best_weights = self._restore_training(saved, optimizer)
+            if state.get("grad_scaler"):  # fp16: the loss scale it had found, not the initial 2**16
+                scaler.load_state_dict(state["grad_scaler"])
             if main:
                 print(f"resuming from epoch {state['epoch'] + 1}, step {state['step']} of {total_steps} "
                       f"({self.checkpoint_dir})", file=sys.stderr, flush=True)
@@ -225,7 +227,12 @@ class Trainer:
                     # a loss scaler (fp16) sets grad_scale itself: clip the gradients apart then
                     clip_gradients(optimizer, weights.masters(), c.max_grad_norm, fold=not scaler.is_enabled())
                     scaler.step(optimizer)
-                    scaler.update()
+                    if scaler.is_enabled():
+                        scale = scaler.get_scale()
+                        scaler.update()
+                        # the scaler lowers its scale exactly when it skipped a step with inf/NaN gradients
+                        state["skipped_steps"] += scaler.get_scale() < scale
+                        state["grad_scaler"] = scaler.state_dict()
                     weights.publish()
                     state["step"] += 1
                 sums["loss"] += loss.item() * len(mine) * weight
@@ -261,6 +268,8 @@ class Trainer:
                       "train_examples": int(seen), "train_seconds": round(seconds, 2),
                       "train_examples_per_second": round(seen / seconds, 1),
                       "precision": self.precision, "hardware": precision.hardware(self.device)}
+            if scaler.is_enabled():  # rank 0's; every process steps, skips and scales alike under DDP
+                record.update(loss_scale=scaler.get_scale(), skipped_steps=int(state["skipped_steps"]))
             if self.validate is not None and main:
                 record.update({f"val_{k}": v for k, v in self.validate(model).items()})
             record = distributed.from_main(record)
@@ -268,7 +277,8 @@ class Trainer:
             if state["evaluations"]:
                 record["evaluations"] = state["evaluations"]
             self.history.append(record)
-            state.update(epoch=epoch + 1, batch_in_epoch=0, sums={"loss": 0.0}, seen=0, seconds=0.0, evaluations=[])
+            state.update(epoch=epoch + 1, batch_in_epoch=0, sums={"loss": 0.0}, seen=0, seconds=0.0, evaluations=[],
+                         skipped_steps=0)
             stop = False
             if self.validate is not None:
                 if self._better(record, state):
@@ -314,7 +324,10 @@ class Trainer:
                 save_file(_contiguous(best_weights), d / "best.safetensors")
             tensors, meta = _flatten_optimizer(optimizer.state_dict())
             save_file(tensors, d / "optimizer.safetensors")
-            save_file({"cpu": torch.get_rng_state()}, d / "rng.safetensors")  # dropout's draws, mid-epoch
+            rng = {"cpu": torch.get_rng_state()}  # dropout's draws, mid-epoch
+            if self.device.type == "cuda":  # a GPU's dropout draws from the GPU's own generator
+                rng["cuda"] = torch.cuda.get_rng_state(self.device)
+            save_file(rng, d / "rng.safetensors")
             write_json(d / "trainer_state.json", {**state, "history": self.history, "optimizer": meta,
                                                   "config": self.config.to_dict(), "fingerprint": self.fingerprint,
                                                   "format": CHECKPOINT_FORMAT})
@@ -351,13 +364,17 @@ class Trainer:
             optimizer.load_state_dict(_unflatten_optimizer(load_file(d / "optimizer.safetensors"),
                                                            saved["optimizer"]))
             if (d / "rng.safetensors").is_file():
-                torch.set_rng_state(load_file(d / "rng.safetensors")["cpu"])
+                rng = load_file(d / "rng.safetensors")
+                torch.set_rng_state(rng["cpu"])
+                if "cuda" in rng and self.device.type == "cuda":
+                    torch.cuda.set_rng_state(rng["cuda"], self.device)
             best = load_file(d / "best.safetensors") if (d / "best.safetensors").is_file() else None
             state = {k: saved[k] for k in ("epoch", "step", "best_score", "best_epoch", "bad_epochs")}
             state.update(best_step=saved.get("best_step"), evaluations=saved.get("evaluations", []))
         self.history = saved["history"]
         state.update({k: saved.get(k, default) for k, default in
-                      (("batch_in_epoch", 0), ("sums", {"loss": 0.0}), ("seen", 0), ("seconds", 0.0))})
+                      (("batch_in_epoch", 0), ("sums", {"loss": 0.0}), ("seen", 0), ("seconds", 0.0),
+                       ("skipped_steps", 0), ("grad_scaler", None))})
         return state, best
 
 

@@ -44,6 +44,19 @@ def test_auto_is_bf16_exactly_where_training_picks_it(monkeypatch, flags, expect
     assert TorchRunner(_tiny(), torch.device("cpu"), "auto").precision == expected
 
 
-def test_fp16_on_a_cpu_is_refused_naming_the_flag():
-    with pytest.raises(TextmakerError, match=r"--precision.*on a CPU use bf16"):
+def test_fp16_on_a_cpu_without_fp16_arithmetic_is_refused_naming_the_flag(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "amx_bf16"})
+    with pytest.raises(TextmakerError, match=r"--precision.*no fp16 arithmetic.*use bf16"):
         TorchRunner(_tiny(), torch.device("cpu"), "fp16")
+
+
+def test_an_fp16_runner_computes_in_fp16_where_the_cpu_has_it(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_fp16"})
+    net = _tiny()
+    ref = TorchRunner(net)(_batch())
+    runner = TorchRunner(net, torch.device("cpu"), "fp16")
+    assert next(runner.network.parameters()).dtype == torch.float32  # the network itself stays fp32
+    for r, g in zip(ref, runner(_batch())):
+        assert g.dtype == np.float32
+        err = np.abs(g - r).max() / np.abs(r).max()
+        assert 0 < err < 0.005, err  # computed in fp16: closer than bf16 (3 more mantissa bits), not equal
