@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="two or more trained model directories")
     av.add_argument("--output", required=True, help="model directory to write")
     av.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
+    av.add_argument("--check", metavar="FILE",
+                    help="held-out labelled data (classification file or SQuAD JSON, not your test set): score "
+                         "each member and the average on it, and write the average only if it scores at least "
+                         "as well as the best member")
+    _add_data_flags(av)
 
     qa = sub.add_parser("qa", help="extractive question answering (SQuAD)").add_subparsers(dest="action", required=True)
     qt = qa.add_parser("train", help="train a question answerer on SQuAD JSON")
@@ -395,8 +400,18 @@ def cmd_average(args) -> int:
         if t != tasks[0]:
             raise TextmakerError(f"{d} holds a {t} model, {args.model_dirs[0]} a {tasks[0]}: average models of one task")
     models = [_load_model(d, tasks[0]) for d in args.model_dirs]
+    check = None
+    if args.check:
+        check = _load_data(args.check, args, models[0].label_names) if tasks[0] == "text_classifier" \
+            else _load_squad(args.check)
     with _writer_lock(args.output):
-        Task.average(models, args.model_dirs).save(args.output)
+        averaged = Task.average(models, args.model_dirs, check)
+        averaged.save(args.output)
+    if check is not None:
+        c = averaged.config["averaged_check"]
+        print(f"{c['metric']} on {c['data']}")
+        for m in [*c["members"], {"model": "average", "score": c["average"]}]:
+            print(f"  {m['score']:10.4f}  {m['model']}")
     print(f"averaged {len(models)} models into {args.output}", file=sys.stderr)
     return 0
 

@@ -87,6 +87,55 @@ def test_members_that_cannot_be_averaged_are_refused_by_name(minilm_clf):
         Task.average([minilm_clf, minilm_clf, minilm_clf], ["only one"])
 
 
+def _flipped(clf):
+    """clf with its head negated: it predicts the other class wherever clf is sure."""
+    net = copy.deepcopy(clf.network)
+    with torch.no_grad():
+        net.classifier.weight.neg_()
+        net.classifier.bias.neg_()
+    return TextClassifier(net, clf.preprocessor, clf.label_names, clf.config)
+
+
+@pytest.mark.encoder
+def test_a_checked_average_records_every_score_and_is_refused_below_its_best_member(minilm_clf, sample_test):
+    same = TextClassifier.average([minilm_clf, minilm_clf], ["a", "b"], check=sample_test)
+    accuracy = minilm_clf.evaluate(sample_test)["accuracy"]
+    assert same.config["averaged_check"] == {"data": sample_test.source, "metric": "accuracy",
+                                             "members": [{"model": "a", "score": accuracy}, {"model": "b", "score": accuracy}],
+                                             "average": accuracy}
+    flipped = _flipped(minilm_clf)
+    assert flipped.evaluate(sample_test)["accuracy"] < 0.5 < accuracy  # the member the check must not let pass
+    with pytest.raises(TextmakerError) as e:
+        TextClassifier.average([flipped, minilm_clf], ["flipped", "good"], check=sample_test)
+    assert str(e.value).startswith(f"{sample_test.source}: the average's accuracy ")
+    assert str(e.value).endswith(f"is below good's {100 * accuracy:.2f}%; keep good, or average without the check")
+    assert TextClassifier.average([flipped, minilm_clf]).config.get("averaged_check") is None  # unchecked: as asked
+
+
+@pytest.mark.encoder
+def test_textmaker_average_check_prints_the_scores_and_writes_nothing_when_it_fails(minilm_clf, tmp_path, capsys):
+    from tests.conftest import SAMPLE
+    from textmaker.cli import main
+
+    test_file = SAMPLE / "sst2_sample_test.tsv"
+    minilm_clf.save(tmp_path / "good")
+    _flipped(minilm_clf).save(tmp_path / "flipped")
+    capsys.readouterr()
+    assert main(["average", str(tmp_path / "good"), str(tmp_path / "good"), "--check", str(test_file),
+                 "--text-column", "sentence", "--output", str(tmp_path / "avg")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    config = json.loads((tmp_path / "avg" / "config.json").read_text())
+    accuracy = config["averaged_check"]["average"]
+    assert out[0] == f"accuracy on {test_file}" and out[-1] == f"  {accuracy:10.4f}  average" and len(out) == 4
+    assert accuracy == TextClassifier.load(tmp_path / "good").evaluate(
+        TextDataset.from_csv(test_file, text_column="sentence"))["accuracy"]
+    assert main(["average", str(tmp_path / "flipped"), str(tmp_path / "good"), "--check", str(test_file),
+                 "--text-column", "sentence", "--output", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"textmaker: error: {test_file}: the average's accuracy ") and "keep " in err
+    assert "\n" not in err and not (tmp_path / "bad").exists()
+
+
 def test_models_trained_from_random_weights_are_refused(toy_rows):
     data = TextDataset.from_lists([t for t, _ in toy_rows], [l for _, l in toy_rows])
     for preset in ("average_word_embedding", "bert_tiny_en_uncased_random"):
@@ -108,6 +157,13 @@ def test_question_answerers_average_too(minilm_clf, tmp_path, capsys):
     for seed in (0, 1):
         QuestionAnswerer.create(train, val, seed=seed, **kw).save(tmp_path / f"s{seed}")
     assert main(["average", str(tmp_path / "s0"), str(tmp_path / "s1"), "--output", str(tmp_path / "avg")]) == 0
+    # checked on SQuAD JSON by F1: a model averaged with itself scores as it does, so it passes
+    capsys.readouterr()
+    assert main(["average", str(tmp_path / "s0"), str(tmp_path / "s0"), "--check", str(SQUAD),
+                 "--output", str(tmp_path / "checked")]) == 0
+    assert capsys.readouterr().out.startswith(f"f1 on {SQUAD}\n")
+    check = json.loads((tmp_path / "checked" / "config.json").read_text())["averaged_check"]
+    assert check["metric"] == "f1" and check["average"] == check["members"][0]["score"]
     members = [QuestionAnswerer.load(tmp_path / f"s{s}") for s in (0, 1)]
     avg = QuestionAnswerer.load(tmp_path / "avg")
     w = [m.network.state_dict()["qa_outputs.weight"] for m in members]

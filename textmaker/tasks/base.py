@@ -38,6 +38,9 @@ SAMPLE_FILE = "verification_sample.jsonl"
 
 class Task:
     task_name = ""
+    # The held-out score (higher is better) that ranks models of the task: training's best point,
+    # average's check.
+    key_metric = ""
 
     def __init__(self, network, preprocessor, config: dict, runner=None, verification_sample: list[dict] | None = None,
                  history: list[dict] | None = None, metrics: dict | None = None):
@@ -66,7 +69,7 @@ class Task:
 
     def at_precision(self, precision: str) -> "Task":
         """This model computing its predictions in `precision`: "fp32" (how it was trained and is
-        saved; exports are checked against it), "bf16", "fp16" (GPUs) or "auto" (bf16 where the CPU
+        saved; exports are checked against it), "bf16", "fp16" (GPUs, CPUs with AVX512-FP16) or "auto" (bf16 where the CPU
         or GPU runs it fast, else fp32). A new task sharing the model; this one is unchanged."""
         from textmaker.models.runner import TorchRunner
 
@@ -78,7 +81,7 @@ class Task:
         return twin
 
     @classmethod
-    def average(cls, models: Sequence["Task"], names: Sequence[str] | None = None) -> "Task":
+    def average(cls, models: Sequence["Task"], names: Sequence[str] | None = None, check=None) -> "Task":
         """One model whose weights are the mean of several trained models' (a "model soup",
         Wortsman et al., 2022): the size and speed of one, saved and exported like any other.
 
@@ -91,7 +94,12 @@ class Task:
         one per model, label the errors and config.json's record of the members. The first
         member gives the inference settings and
         the verification sample (held out of its own training only); history and validation
-        metrics are left out (evaluate the average on held-out data)."""
+        metrics are left out (evaluate the average on held-out data).
+
+        check: held-out labelled data (a dataset of the task) on which every member and the average
+        are scored (`key_metric`); the scores go into config.json ("averaged_check"), and an average
+        scoring below its best member is refused, naming that member. Not the data you report on:
+        the check chooses between models."""
         models = list(models)
         names = list(names) if names is not None else [f"model {i + 1}" for i in range(len(models))]
         if len(names) != len(models):  # zip would drop the unnamed members without a word
@@ -141,6 +149,8 @@ class Task:
             origin = first.config["verification_sample"].get("origin", "the verification sample")
             averaged.config["verification_sample"] = {**first.config["verification_sample"],
                                                       "origin": f"{origin} for {names[0]} only"}
+        if check is not None:
+            averaged.config["averaged_check"] = _check_average(averaged, models, names, check)
         return averaged
 
     def _split_rows(self, outputs: list, lengths: list[int]) -> list:
@@ -337,3 +347,16 @@ def read_model_config(directory: str | Path, task: str | None = None) -> dict:
     if task is not None and found != task:
         raise TextmakerError(f"{directory}: holds a {found} model, not a {task}; use {TASK_COMMANDS[found]}")
     return config
+
+
+def _check_average(averaged: Task, models: Sequence[Task], names: Sequence[str], data) -> dict:
+    """Every member's and the average's score on held-out data; an average below its best member is refused."""
+    metric = averaged.key_metric
+    members = [{"model": name, "score": m.evaluate(data)[metric]} for m, name in zip(models, names)]
+    score = averaged.evaluate(data)[metric]
+    best = max(members, key=lambda m: m["score"])
+    if score < best["score"]:
+        shown = (lambda v: f"{100 * v:.2f}%") if metric == "accuracy" else (lambda v: f"{v:.2f}")  # noqa: E731
+        raise TextmakerError(f"{data.source}: the average's {metric} {shown(score)} is below {best['model']}'s "
+                             f"{shown(best['score'])}; keep {best['model']}, or average without the check")
+    return {"data": data.source, "metric": metric, "members": members, "average": score}

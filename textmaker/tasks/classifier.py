@@ -50,6 +50,7 @@ class Prediction(NamedTuple):
 
 class TextClassifier(Task):
     task_name = "text_classifier"
+    key_metric = "accuracy"
 
     def __init__(self, network, preprocessor, label_names: Sequence[str], config: dict,
                  history: list[dict] | None = None, metrics: dict | None = None, runner=None,
@@ -154,7 +155,7 @@ class TextClassifier(Task):
                 r = self._report(val, val_rows, TorchRunner(model, self.runner.device), train_cfg.eval_batch_size)
                 return {"loss": r["loss"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
 
-        trainer = Trainer(network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, "accuracy",
+        trainer = Trainer(network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, self.key_metric,
                           checkpoint_dir=checkpoint_dir, device=self.runner.device)
         self.history = trainer.fit(rows, resume=resume)
         network.eval()

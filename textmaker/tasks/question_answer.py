@@ -40,6 +40,7 @@ SAMPLE_SIZE = 100  # validation questions kept in the model directory to check e
 
 class QuestionAnswerer(Task):
     task_name = "question_answerer"
+    key_metric = "f1"
 
     def __init__(self, network, preprocessor, config: dict, history: list[dict] | None = None,
                  metrics: dict | None = None, runner=None, verification_sample: list[dict] | None = None):
@@ -134,7 +135,7 @@ class QuestionAnswerer(Task):
                 runner = TorchRunner(model, self.runner.device)
                 return self._score(validation_data, val_windows, runner, train_cfg.eval_batch_size)[0]
 
-        trainer = Trainer(network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, "f1",
+        trainer = Trainer(network, loss_fn, self.preprocessor.pad_id, train_cfg, validate, self.key_metric,
                           checkpoint_dir=checkpoint_dir, device=self.runner.device)
         self.history = trainer.fit(rows, resume=resume)
         network.eval()
