@@ -40,7 +40,8 @@ def hardware(device: torch.device) -> str:
     """What the choice was made on, for the training history."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    fast = sorted(cpu_flags() & {"amx_bf16", "avx512_bf16", "avx512_vnni", "avx512f", "avx2"})
+    fast = sorted(cpu_flags() & {"amx_bf16", "amx_fp16", "avx512_bf16", "avx512_fp16", "avx512_vnni", "avx512f",
+                                 "avx2"})
     return f"CPU ({' '.join(fast) or 'no AVX2'})"
 
 

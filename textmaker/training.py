@@ -182,7 +182,8 @@ class Trainer:
         steps_per_epoch = math.ceil(math.ceil(len(rows) / global_batch) / accum)
         total_steps = min(steps_per_epoch * c.epochs, c.max_steps or steps_per_epoch * c.epochs)
         state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "sums": {"loss": 0.0}, "seen": 0, "seconds": 0.0,
-                 "skipped_steps": 0, "best_score": None, "best_epoch": None, "best_step": None, "bad_epochs": 0, "evaluations": []}
+                 "skipped_steps": 0, "best_score": None, "best_epoch": None, "best_step": None, "bad_epochs": 0,
+                 "evaluations": []}
         best_weights = None
         if saved is not None:
             state, best_weights = self._restore_training(saved, optimizer)

@@ -100,8 +100,8 @@ def _flipped(clf):
 def test_a_checked_average_records_every_score_and_is_refused_below_its_best_member(minilm_clf, sample_test):
     same = TextClassifier.average([minilm_clf, minilm_clf], ["a", "b"], check=sample_test)
     accuracy = minilm_clf.evaluate(sample_test)["accuracy"]
-    assert same.config["averaged_check"] == {"data": sample_test.source, "metric": "accuracy",
-                                             "members": [{"model": "a", "score": accuracy}, {"model": "b", "score": accuracy}],
+    members = [{"model": "a", "score": accuracy}, {"model": "b", "score": accuracy}]
+    assert same.config["averaged_check"] == {"data": sample_test.source, "metric": "accuracy", "members": members,
                                              "average": accuracy}
     flipped = _flipped(minilm_clf)
     assert flipped.evaluate(sample_test)["accuracy"] < 0.5 < accuracy  # the member the check must not let pass

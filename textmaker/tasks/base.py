@@ -69,8 +69,9 @@ class Task:
 
     def at_precision(self, precision: str) -> "Task":
         """This model computing its predictions in `precision`: "fp32" (how it was trained and is
-        saved; exports are checked against it), "bf16", "fp16" (GPUs, CPUs with AVX512-FP16) or "auto" (bf16 where the CPU
-        or GPU runs it fast, else fp32). A new task sharing the model; this one is unchanged."""
+        saved; exports are checked against it), "bf16", "fp16" (GPUs, CPUs with AVX512-FP16) or "auto"
+        (bf16 where the CPU or GPU runs it fast, else fp32). A new task sharing the model; this one is
+        unchanged."""
         from textmaker.models.runner import TorchRunner
 
         if self.network is None:
