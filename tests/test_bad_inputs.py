@@ -85,6 +85,18 @@ def test_bad_flags_are_refused_before_the_data_is_read(work, capsys, flags, expe
     assert not (work / "never-written").exists()
 
 
+def test_fp16_on_a_cpu_without_its_arithmetic_is_refused_before_the_data_is_read(work, capsys, monkeypatch):
+    from textmaker import precision
+    from textmaker.data import TextDataset
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    monkeypatch.setattr(TextDataset, "from_path", lambda *a, **k: pytest.fail("the data was read"))
+    fails(train(work, "--precision", "fp16"), capsys, "precision fp16 (--precision): this CPU has no fp16 arithmetic",
+          "use bf16, fp32 or auto")
+    fails(["classify", "evaluate", work / "model", work / "train.tsv", "--precision", "fp16"], capsys,
+          "precision fp16 (--precision)")
+
+
 def test_bert_seq_len_beyond_the_encoder_and_unknown_model(work, capsys, monkeypatch):
     fails(["classify", "train", work / "train.tsv", "--output", work / "o", "--seq-len", "100000"], capsys,
           "seq_len (--seq-len) must be a whole number from 8 to 512")

@@ -195,6 +195,8 @@ def _check_before_data(args, task: str) -> None:
     from textmaker import presets
     from textmaker.io import check_output
     from textmaker.options import check_seq_len, check_training, positive_int
+    from textmaker.precision import resolve
+    from textmaker.training import default_device
 
     check_training(args.epochs, args.batch_size, args.learning_rate, getattr(args, "dropout", None),
                    args.early_stopping, args.validation_split)
@@ -209,6 +211,7 @@ def _check_before_data(args, task: str) -> None:
     positive_int("gradient_accumulation_steps", args.gradient_accumulation)
     positive_int("max_steps", args.max_steps)
     positive_int("eval_every_steps", args.eval_every)
+    resolve(args.precision, default_device())  # fp16 on a CPU without its arithmetic, say
     check_output(args.output, args.overwrite, args.resume)
 
 

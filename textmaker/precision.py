@@ -58,7 +58,7 @@ def resolve(precision: str, device: torch.device) -> str:
         return precision
     if precision == "fp16" and not cpu_flags() & {"avx512_fp16", "amx_fp16"}:
         raise TextmakerError("precision fp16 (--precision): this CPU has no fp16 arithmetic (AVX512-FP16 or "
-                             "AMX-FP16) and trains ~20x slower in it than in fp32; use bf16, fp32 or auto")
+                             "AMX-FP16) and runs it ~20x slower than fp32 (emulated); use bf16, fp32 or auto")
     if precision == "auto":
         return "bf16" if cpu_flags() & {"amx_bf16", "avx512_bf16"} else "fp32"
     return precision
