@@ -175,7 +175,7 @@ class Trainer:
         main = rank == 0
         net = torch.nn.parallel.DistributedDataParallel(model) if processes > 1 else model
         optimizer = precision.adamw(weights.groups, c.learning_rate, self.device)
-        scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        scaler = self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         lengths = [len(r["input_ids"]) for r in rows]
         accum = c.gradient_accumulation_steps
         global_batch = c.batch_size * processes  # each process takes its share of every batch
@@ -233,7 +233,6 @@ class Trainer:
                         scaler.update()
                         # the scaler lowers its scale exactly when it skipped a step with inf/NaN gradients
                         state["skipped_steps"] += scaler.get_scale() < scale
-                        state["grad_scaler"] = scaler.state_dict()
                     weights.publish()
                     state["step"] += 1
                 sums["loss"] += loss.item() * len(mine) * weight
@@ -329,7 +328,8 @@ class Trainer:
             if self.device.type == "cuda":  # a GPU's dropout draws from the GPU's own generator
                 rng["cuda"] = torch.cuda.get_rng_state(self.device)
             save_file(rng, d / "rng.safetensors")
-            write_json(d / "trainer_state.json", {**state, "history": self.history, "optimizer": meta,
+            write_json(d / "trainer_state.json", {**state, "grad_scaler": self.scaler.state_dict() or None,
+                                                  "history": self.history, "optimizer": meta,
                                                   "config": self.config.to_dict(), "fingerprint": self.fingerprint,
                                                   "format": CHECKPOINT_FORMAT})
             (d / "RESUME.txt").write_text(

@@ -357,7 +357,9 @@ def _check_average(averaged: Task, models: Sequence[Task], names: Sequence[str],
     score = averaged.evaluate(data)[metric]
     best = max(members, key=lambda m: m["score"])
     if score < best["score"]:
-        shown = (lambda v: f"{100 * v:.2f}%") if metric == "accuracy" else (lambda v: f"{v:.2f}")  # noqa: E731
+        def shown(v: float) -> str:
+            return f"{100 * v:.2f}%" if metric == "accuracy" else f"{v:.2f}"
+
         raise TextmakerError(f"{data.source}: the average's {metric} {shown(score)} is below {best['model']}'s "
                              f"{shown(best['score'])}; keep {best['model']}, or average without the check")
     return {"data": data.source, "metric": metric, "members": members, "average": score}
