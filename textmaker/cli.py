@@ -25,6 +25,13 @@ def _delimiter(value: str) -> str:
     return value
 
 
+def _seed_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"comma-separated whole numbers, e.g. 0,1,2; got {value!r}") from None
+
+
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", default="text", help="text column (CSV/TSV) or field (JSON Lines); default: text")
     p.add_argument("--label-column", default="label", help="label column or field; default: label")
@@ -41,6 +48,11 @@ def _load_data(path: str, args, label_names=None):
 
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
     """The training loop's flags, the same for every task."""
+    p.add_argument("--seed", type=int, help="seed of the head's initialisation, data order and dropout; default 0")
+    p.add_argument("--seeds", type=_seed_list, metavar="S1,S2,...",
+                   help="train one model per seed and write their weight average (one model, the size and speed "
+                        "of one; SST-2: three seeds 90.60%% against 89.77%% for one run); with validation data, "
+                        "each member is kept only if it helps there. The members stay in OUTPUT/members")
     p.add_argument("--gradient-accumulation", type=int, default=1, metavar="N",
                    help="sum the gradients of N batches per optimizer step (a larger batch in the same memory)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
@@ -92,7 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--class-weights", choices=["balanced"], help="weight the loss by inverse class frequency")
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after this many epochs without better validation accuracy")
-    train.add_argument("--seed", type=int, default=0)
     _add_training_flags(train)
     train.add_argument("--output", required=True, help="model directory to write (new, empty, or with --overwrite "
                                                        "a textmaker model)")
@@ -146,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="held-out labelled data (classification file or SQuAD JSON, not your test set): score "
                          "each member and the average on it, and write the average only if it scores at least "
                          "as well as the best member")
+    av.add_argument("--greedy", action="store_true",
+                    help="with --check: add the members best first, keeping each only if the average with it "
+                         "scores no lower (a \"greedy soup\"); writes the best member alone if no average helps")
     _add_data_flags(av)
 
     qa = sub.add_parser("qa", help="extractive question answering (SQuAD)").add_subparsers(dest="action", required=True)
@@ -164,7 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--query-len", type=int, help="question tokens kept; default 64")
     qt.add_argument("--doc-stride", type=int, help="tokens between window starts; default 128")
     qt.add_argument("--early-stopping", type=int, metavar="PATIENCE")
-    qt.add_argument("--seed", type=int, default=0)
     _add_training_flags(qt)
     qt.add_argument("--output", required=True)
     qt.add_argument("--overwrite", action="store_true", help="replace the textmaker model already in OUTPUT")
@@ -202,6 +215,12 @@ def _check_before_data(args, task: str) -> None:
                    args.early_stopping, args.validation_split)
     if args.validation and args.validation_split is not None:
         raise TextmakerError("give --validation or --validation-split, not both")
+    if args.seeds is not None:
+        from textmaker.tasks.averaging import check_seeds
+
+        if args.seed is not None:
+            raise TextmakerError("give --seed (one model) or --seeds (several, averaged), not both")
+        check_seeds(args.seeds, "--seeds")
     preset = presets.resolve(args.model)
     if task == "question_answerer" and preset["kind"] != "bert":
         raise TextmakerError(f"--model {args.model}: question answering needs a BERT encoder")
@@ -220,7 +239,7 @@ def _train_and_validation(args, path: str, load):
     train = load(path, args)
     val = load(args.validation, args) if args.validation else None
     if args.validation_split:
-        train, val = train.split(1 - args.validation_split, seed=args.seed)
+        train, val = train.split(1 - args.validation_split, seed=_seed(args))  # one split for every member
     _say(train.summary())
     return train, val
 
@@ -251,22 +270,49 @@ def cmd_classify_train(args) -> int:
         return _classify_train(args, TextClassifier)
 
 
-def _training_options(args, output: Path) -> dict:
+def _seed(args) -> int:
+    return args.seeds[0] if args.seeds else (args.seed or 0)
+
+
+def _training_options(args) -> dict:
     """The create() arguments both tasks' `train` commands share, from their shared flags."""
     return dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                seq_len=args.seq_len, early_stopping_patience=args.early_stopping, seed=args.seed,
-                checkpoint_dir=output / "checkpoints", resume=args.resume, progress=not args.quiet,
+                seq_len=args.seq_len, early_stopping_patience=args.early_stopping, resume=args.resume,
+                progress=not args.quiet,
                 precision=args.precision, gradient_accumulation_steps=args.gradient_accumulation,
                 max_steps=args.max_steps, train_word_embeddings=args.train_word_embeddings,
                 eval_every_steps=args.eval_every, frozen_layers=args.frozen_layers)
 
 
+def _train(cls, train, val, args, **task_options):
+    """One model (--seed), or several averaged (--seeds), trained and saved in OUTPUT."""
+    output = Path(args.output)
+    options = {**_training_options(args), **task_options}
+    if not args.seeds:
+        model = cls.create(train, val, args.model, seed=_seed(args), checkpoint_dir=output / "checkpoints", **options)
+        model.save(output)
+        return model
+    model = cls.create_averaged(train, val, args.model, seeds=args.seeds, members_dir=output / "members", **options)
+    model.save(output, keep=("members",))
+    _say(check_table(model.config["averaged_check"]) if "averaged_check" in model.config else
+         f"averaged {len(args.seeds)} seeds without a check (no validation data)")
+    return model
+
+
+def check_table(check: dict) -> str:
+    """An averaged_check record as lines: the metric and data, each member's score, the average's."""
+    lines = [f"{check['metric']} on {check['data']}"]
+    for m in check["members"]:
+        kept = "" if "kept" not in m else ("  kept" if m["kept"] else "  left out")
+        lines.append(f"  {m['score']:10.4f}  {m['model']}{kept}")
+    return "\n".join([*lines, f"  {check['average']:10.4f}  average"])
+
+
 def _classify_train(args, TextClassifier) -> int:
     train, val = _train_and_validation(args, args.train_file, _load_data)
     output = Path(args.output)
-    clf = TextClassifier.create(train, val, args.model, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
-                                class_weights=args.class_weights, **_training_options(args, output))
-    clf.save(output)
+    clf = _train(TextClassifier, train, val, args, dropout=args.dropout, freeze_encoder=args.freeze_encoder,
+                 class_weights=args.class_weights)
     if "validation" in clf.metrics:
         v = clf.metrics["validation"]
         _say(f"validation accuracy {v['accuracy']:.4f}  macro-F1 {v['macro_f1']:.4f}")
@@ -313,9 +359,7 @@ def cmd_qa_train(args) -> int:
 def _qa_train(args, QuestionAnswerer) -> int:
     train, val = _train_and_validation(args, args.train_json, _load_squad)
     output = Path(args.output)
-    qa = QuestionAnswerer.create(train, val, args.model, query_len=args.query_len, doc_stride=args.doc_stride,
-                                 **_training_options(args, output))
-    qa.save(output)
+    qa = _train(QuestionAnswerer, train, val, args, query_len=args.query_len, doc_stride=args.doc_stride)
     if "validation" in qa.metrics:
         v = qa.metrics["validation"]
         _say(f"validation EM {v['exact_match']:.2f}  F1 {v['f1']:.2f}")
@@ -403,18 +447,17 @@ def cmd_average(args) -> int:
         if t != tasks[0]:
             raise TextmakerError(f"{d} holds a {t} model, {args.model_dirs[0]} a {tasks[0]}: average models of one task")
     models = [_load_model(d, tasks[0]) for d in args.model_dirs]
+    if args.greedy and not args.check:
+        raise TextmakerError("--greedy needs --check FILE: held-out data to score each member on")
     check = None
     if args.check:
         check = _load_data(args.check, args, models[0].label_names) if tasks[0] == "text_classifier" \
             else _load_squad(args.check)
     with _writer_lock(args.output):
-        averaged = Task.average(models, args.model_dirs, check)
+        averaged = Task.average(models, args.model_dirs, check, args.greedy)
         averaged.save(args.output)
     if check is not None:
-        c = averaged.config["averaged_check"]
-        print(f"{c['metric']} on {c['data']}")
-        for m in [*c["members"], {"model": "average", "score": c["average"]}]:
-            print(f"  {m['score']:10.4f}  {m['model']}")
+        print(check_table(averaged.config["averaged_check"]))
     print(f"averaged {len(models)} models into {args.output}", file=sys.stderr)
     return 0
 

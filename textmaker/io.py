@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from textmaker.errors import TextmakerError
 
@@ -98,12 +98,14 @@ def recover(path: str | Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
+def atomic_directory(path: str | Path, keep: Sequence[str] = ()) -> Iterator[Path]:
     """Yield a fresh temporary directory that replaces `path` only on success.
 
     An interrupted save leaves the previous directory (if any) in place, or, killed between
     the two renames of the replace, beside it where the next run's recover() puts it back;
     never a half-written one that looks finished.
+    keep: entries of the previous directory carried into the new one (the members of an
+    averaged model), hard-linked so that no kill can lose them and no large file is copied.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +116,13 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    for name in keep:
+        if (path / name).exists() and not (tmp / name).exists():
+            try:
+                shutil.copytree(path / name, tmp / name, copy_function=os.link, symlinks=True)
+            except OSError:  # a file system without hard links
+                shutil.rmtree(tmp / name, ignore_errors=True)
+                shutil.copytree(path / name, tmp / name, symlinks=True)
     old = None
     if path.exists():
         old = path.with_name(f".{path.name}.{os.getpid()}.old")
@@ -133,7 +142,13 @@ def is_textmaker_dir(path: Path) -> bool:
                 return True
         except (OSError, ValueError, AttributeError):
             pass
-    return (path / "checkpoints" / "trainer_state.json").is_file()
+    if (path / "checkpoints" / "trainer_state.json").is_file():
+        return True
+    # an averaged run's members (create_averaged), before the average is written
+    members = path / "members"
+    return members.is_dir() and {p.name for p in path.iterdir()} == {"members"} and \
+        all(p.name.startswith(".") or is_textmaker_dir(p) or (p.is_dir() and not any(p.iterdir()))
+            for p in members.iterdir())
 
 
 def check_output(path: str | Path, overwrite: bool = False, resume: bool = False, flag: str = "--output") -> Path:
