@@ -58,6 +58,11 @@ def test_jsonl_and_folder_inputs(tmp_path, toy_rows, capsys):
      "unknown model 'no_such_preset'"),
     (["classify", "train", "{train}", "--text-column", "sentence", "--model", "bert_tiny_en_uncased_random",
       "--frozen-layers", "3", "--output", "{tmp}/o"], "frozen_layers (--frozen-layers) must be from 0 to 2"),
+    (["classify", "train", "{train}", "--seed", "1", "--seeds", "0,1", "--output", "{tmp}/o"],
+     "give --seed (one model) or --seeds (several, averaged), not both"),
+    (["qa", "train", "{train}", "--seeds", "3", "--output", "{tmp}/o"], "--seeds: give two or more seeds to average"),
+    (["classify", "train", "{train}", "--seeds", "0,1,0", "--output", "{tmp}/o"], "--seeds: [0, 1, 0] repeats a seed"),
+    (["average", "{train}", "{train}", "--greedy", "--output", "{tmp}/o"], "--greedy needs --check FILE"),
 ])
 def test_errors_are_one_line_without_traceback(argv, expected, toy_files, tmp_path):
     argv = [a.format(train=toy_files[0], tmp=tmp_path) for a in argv]

@@ -439,6 +439,8 @@ def cmd_average(args) -> int:
     from textmaker.io import check_output
     from textmaker.tasks.base import Task, read_model_config
 
+    if args.greedy and not args.check:
+        raise TextmakerError("--greedy needs --check FILE: held-out data to score each member on")
     check_output(args.output, args.overwrite)
     if len(args.model_dirs) < 2:
         raise TextmakerError("average needs at least two model directories")
@@ -447,8 +449,6 @@ def cmd_average(args) -> int:
         if t != tasks[0]:
             raise TextmakerError(f"{d} holds a {t} model, {args.model_dirs[0]} a {tasks[0]}: average models of one task")
     models = [_load_model(d, tasks[0]) for d in args.model_dirs]
-    if args.greedy and not args.check:
-        raise TextmakerError("--greedy needs --check FILE: held-out data to score each member on")
     check = None
     if args.check:
         check = _load_data(args.check, args, models[0].label_names) if tasks[0] == "text_classifier" \

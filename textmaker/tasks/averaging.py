@@ -154,9 +154,9 @@ def train_seeds(cls, train_data, validation_data, seeds: Sequence[int], members_
             member = _finished_member(cls, where, seed)
         else:
             checkpoints = where / "checkpoints" if where is not None else None
+            started = checkpoints is not None and (checkpoints / "trainer_state.json").is_file()
             member = cls.create(train_data, validation_data, seed=seed, checkpoint_dir=checkpoints,
-                                resume=resume and checkpoints is not None and (checkpoints / "trainer_state.json").is_file(),
-                                **options)
+                                resume=resume and started, **options)
             if where is not None:
                 member.save(where)
         members.append(member)
