@@ -73,3 +73,26 @@ def test_the_command_line_under_torchrun_writes_and_reports_once(tmp_path, toy_r
     assert sum(line.startswith("validation accuracy ") for line in lines) == 1
     assert sum("texts, 2 classes" in line for line in lines) == 1
     assert (out / "model.safetensors").is_file() and json.loads((out / "history.json").read_text())[-1]["epoch"] == 1
+
+
+@pytest.mark.encoder
+def test_seeds_under_torchrun_train_every_member_and_write_once(tmp_path, sample_train):
+    from tests.conftest import write_tsv
+
+    data = sample_train.sample(96, seed=3)
+    train, out = write_tsv(tmp_path / "train.tsv", list(zip(data.texts, data.labels))), tmp_path / "model"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "textmaker.cli", "classify", "train", str(train), "--text-column", "sentence",
+                           "--seeds", "0,1", "--epochs", "1", "--seq-len", "32", "--batch-size", "16",
+                           "--precision", "fp32", "--validation-split", "0.25", "--output", str(out)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stderr.splitlines()
+    for once in (f"saved {out}", "seed 0: member 1 of 2", "seed 1: member 2 of 2", "  average", "accuracy on "):
+        assert sum(line.startswith(once) or line.endswith(once) for line in lines) == 1, (once, done.stderr[-3000:])
+    config = json.loads((out / "config.json").read_text())
+    assert len(config["averaged_check"]["members"]) == 2 and config["averaged_check"]["greedy"] is True
+    for s in (0, 1):
+        member = json.loads((out / "members" / f"seed{s}" / "config.json").read_text())
+        assert member["training"]["seed"] == s
