@@ -96,3 +96,5 @@ def test_seeds_under_torchrun_train_every_member_and_write_once(tmp_path, sample
     for s in (0, 1):
         member = json.loads((out / "members" / f"seed{s}" / "config.json").read_text())
         assert member["training"]["seed"] == s
+        history = json.loads((out / "members" / f"seed{s}" / "history.json").read_text())
+        assert history[-1]["processes"] == 2  # the training history says how many processes shared each step

@@ -48,7 +48,7 @@ def test_training_in_each_precision_learns_and_is_recorded(mode, fp16_cpu):
     cfg = TrainingConfig(epochs=10, batch_size=8, learning_rate=1e-2, progress=False, precision=mode)
     history = Trainer(model, _loss, 0, cfg, None, device=CPU).fit(_rows())
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"] and history[-1]["train_accuracy"] > 0.9
-    assert history[0]["precision"] == mode and history[0]["hardware"].startswith("CPU")
+    assert history[0]["precision"] == mode and history[0]["hardware"].startswith("CPU") and history[0]["processes"] == 1
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay fp32
     if mode == "bf16":  # ...and are the fp32 masters, not the bf16 copies the network computed with
         assert any(not torch.equal(p, p.bfloat16().float()) for p in model.parameters())

@@ -267,7 +267,8 @@ class Trainer:
             record = {"epoch": epoch + 1, "step": state["step"], **{f"train_{k}": v / seen for k, v in sums.items()},
                       "train_examples": int(seen), "train_seconds": round(seconds, 2),
                       "train_examples_per_second": round(seen / seconds, 1),
-                      "precision": self.precision, "hardware": precision.hardware(self.device)}
+                      "precision": self.precision, "hardware": precision.hardware(self.device),
+                      "processes": processes}
             if scaler.is_enabled():  # rank 0's; every process steps, skips and scales alike under DDP
                 record.update(loss_scale=scaler.get_scale(), skipped_steps=int(state["skipped_steps"]))
             if self.validate is not None and main:
