@@ -294,12 +294,12 @@ def _train(cls, train, val, args, **task_options):
         return model
     model = cls.create_averaged(train, val, args.model, seeds=args.seeds, members_dir=output / "members", **options)
     model.save(output, keep=("members",))
-    _say(check_table(model.config["averaged_check"]) if "averaged_check" in model.config else
+    _say(_check_table(model.config["averaged_check"]) if "averaged_check" in model.config else
          f"averaged {len(args.seeds)} seeds without a check (no validation data)")
     return model
 
 
-def check_table(check: dict) -> str:
+def _check_table(check: dict) -> str:
     """An averaged_check record as lines: the metric and data, each member's score, the average's."""
     lines = [f"{check['metric']} on {check['data']}"]
     for m in check["members"]:
@@ -457,7 +457,7 @@ def cmd_average(args) -> int:
         averaged = Task.average(models, args.model_dirs, check, args.greedy)
         averaged.save(args.output)
     if check is not None:
-        print(check_table(averaged.config["averaged_check"]))
+        print(_check_table(averaged.config["averaged_check"]))
     print(f"averaged {len(models)} models into {args.output}", file=sys.stderr)
     return 0
 
