@@ -284,6 +284,9 @@ def test_an_interrupted_averaged_run_resumes_where_it_stopped(small_split, tmp_p
     assert _state_equal(resumed, whole)
     assert [m["model"] for m in resumed.config["averaged_from"]] == [str(run / "seed0"), str(run / "seed1")]
     assert "averaged_check" not in resumed.config  # no validation data: the plain mean
+    with pytest.raises(TextmakerError, match="seed0: holds a model trained with epochs 2, not 3; resume with the"):
+        TextClassifier.create_averaged(train, None, seeds=[0, 1], members_dir=run, resume=True,
+                                       **{**SMALL, "epochs": 3})
     (run / "seed1" / "config.json").write_text((run / "seed0" / "config.json").read_text())
     with pytest.raises(TextmakerError, match="seed1: holds a model trained with seed 0, not 1"):
         TextClassifier.create_averaged(train, None, seeds=[0, 1], members_dir=run, resume=True, **SMALL)

@@ -151,7 +151,7 @@ def train_seeds(cls, train_data, validation_data, seeds: Sequence[int], members_
         if options.get("progress", True) and distributed.is_main():
             print(f"seed {seed}: member {n} of {len(seeds)}" + (f" ({where})" if where else ""), file=sys.stderr)
         if resume and where is not None and (where / "config.json").is_file():
-            member = _finished_member(cls, where, seed)
+            member = _finished_member(cls, where, seed, options)
         else:
             checkpoints = where / "checkpoints" if where is not None else None
             started = checkpoints is not None and (checkpoints / "trainer_state.json").is_file()
@@ -171,11 +171,18 @@ def train_seeds(cls, train_data, validation_data, seeds: Sequence[int], members_
     return averaged
 
 
-def _finished_member(cls, where: Path, seed: int):
+# Training settings a finished member must share with the resumed command, where it names them.
+MEMBER_SETTINGS = ("epochs", "batch_size", "learning_rate", "gradient_accumulation_steps", "max_steps",
+                   "frozen_layers", "precision")
+
+
+def _finished_member(cls, where: Path, seed: int, options: dict):
     """A member saved by an earlier run of the same command; one trained otherwise is refused."""
     member = cls.load(where)
-    recorded = member.config.get("training", {}).get("seed")
-    if recorded != seed:
-        raise TextmakerError(f"{where}: holds a model trained with seed {recorded}, not {seed}; train afresh "
-                             f"(--overwrite) or give another output")
+    training = member.config.get("training", {})
+    asked = {"seed": seed, **{k: options[k] for k in MEMBER_SETTINGS if options.get(k) is not None}}
+    for key, value in asked.items():
+        if key in training and training[key] != value:
+            raise TextmakerError(f"{where}: holds a model trained with {key} {training[key]}, not {value}; resume "
+                                 f"with the same settings, or train afresh (--overwrite)")
     return member
