@@ -458,7 +458,9 @@ def cmd_average(args) -> int:
         averaged.save(args.output)
     if check is not None:
         print(_check_table(averaged.config["averaged_check"]))
-    print(f"averaged {len(models)} models into {args.output}", file=sys.stderr)
+    used = len(averaged.config["averaged_from"])  # the greedy soup may keep fewer than it was given
+    print(f"averaged {used} of {len(models)} models into {args.output}" if used < len(models) else
+          f"averaged {len(models)} models into {args.output}", file=sys.stderr)
     return 0
 
 

@@ -135,6 +135,13 @@ def test_textmaker_average_check_prints_the_scores_and_writes_nothing_when_it_fa
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"textmaker: error: {test_file}: the average's accuracy ") and "keep " in err
     assert "\n" not in err and not (tmp_path / "bad").exists()
+    # --greedy writes the good member alone instead, and says so
+    assert main(["average", str(tmp_path / "flipped"), str(tmp_path / "good"), "--check", str(test_file),
+                 "--text-column", "sentence", "--greedy", "--output", str(tmp_path / "greedy")]) == 0
+    captured = capsys.readouterr()
+    assert f"averaged 1 of 2 models into {tmp_path / 'greedy'}" in captured.err
+    assert [line.split()[-1] for line in captured.out.splitlines()[1:3]] == ["out", "kept"]  # "left out", "kept"
+    assert _state_equal(TextClassifier.load(tmp_path / "greedy"), TextClassifier.load(tmp_path / "good"))
 
 
 def test_models_trained_from_random_weights_are_refused(toy_rows):
