@@ -314,8 +314,10 @@ def test_textmaker_train_seeds_writes_the_average_beside_its_members(small_split
     avg, members = TextClassifier.load(out), [TextClassifier.load(out / "members" / f"seed{s}") for s in (0, 1)]
     assert _state_equal(avg, TextClassifier.average(members))
     assert [m["seed"] for m in avg.config["averaged_from"]] == [0, 1]
-    # finished: --resume trains nothing, keeps the members and writes the same average
+    # finished: --resume trains nothing (no member is written again), keeps the members and writes the same average
+    inodes = [(out / "members" / f"seed{s}" / "model.safetensors").stat().st_ino for s in (0, 1)]
     assert main(argv + ["--resume"]) == 0
     assert _state_equal(TextClassifier.load(out), avg) and (out / "members" / "seed1" / "model.safetensors").is_file()
+    assert [(out / "members" / f"seed{s}" / "model.safetensors").stat().st_ino for s in (0, 1)] == inodes
     assert main(argv) == 2  # nothing made is overwritten
     assert "--overwrite" in capsys.readouterr().err

@@ -101,11 +101,11 @@ def _mean(models: list, names: list[str]):
     return averaged
 
 
-def _greedy(models: list, names: list[str], data):
+def _greedy(models: list, names: list[str], data, reports: list[dict] | None = None):
     """The greedy soup: members best first, each kept if the average with it scores no lower.
-    Returns the model and its report on `data`."""
+    reports: the members' reports on `data` where already known. Returns the model and its report."""
     metric = models[0].key_metric
-    reports = [m.evaluate(data) for m in models]
+    reports = reports or [m.evaluate(data) for m in models]
     scores = [r[metric] for r in reports]
     order = sorted(range(len(models)), key=lambda i: -scores[i])  # ties keep the given order
     kept, chosen, report = [order[0]], models[order[0]], reports[order[0]]
@@ -164,7 +164,9 @@ def train_seeds(cls, train_data, validation_data, seeds: Sequence[int], members_
     _check_members(cls, members, names)
     if validation_data is None:
         return _mean(members, names)
-    averaged, report = _greedy(members, names, validation_data)
+    # each member was scored on the validation data at the end of its training (metrics.json)
+    known = [m.metrics.get("validation") for m in members]
+    averaged, report = _greedy(members, names, validation_data, known if all(known) else None)
     averaged.metrics = {"validation": report}
     if "verification_sample" in members[0].config:  # the validation data, held out of every member alike
         averaged.config["verification_sample"] = members[0].config["verification_sample"]
