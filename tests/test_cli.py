@@ -62,6 +62,9 @@ def test_jsonl_and_folder_inputs(tmp_path, toy_rows, capsys):
      "give --seed (one model) or --seeds (several, averaged), not both"),
     (["qa", "train", "{train}", "--seeds", "3", "--output", "{tmp}/o"], "--seeds: give two or more seeds to average"),
     (["classify", "train", "{train}", "--seeds", "0,1,0", "--output", "{tmp}/o"], "--seeds: [0, 1, 0] repeats a seed"),
+    (["classify", "train", "{train}", "--seeds", "-1,2", "--output", "{tmp}/o"],
+     "--seeds: seeds are whole numbers from 0, got [-1, 2]"),
+    (["qa", "train", "{train}", "--seed", "-1", "--output", "{tmp}/o"], "seed (--seed) must be a whole number at least 0"),
     (["average", "{train}", "{train}", "--greedy", "--output", "{tmp}/o"], "--greedy needs --check FILE"),
 ])
 def test_errors_are_one_line_without_traceback(argv, expected, toy_files, tmp_path):

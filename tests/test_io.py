@@ -34,6 +34,10 @@ def test_kept_entries_survive_a_replace_without_being_copied(tmp_path):
     assert kept.read_bytes() == b"weights" and kept.stat().st_ino == inode  # the same file, linked, not copied
     assert not (target / "absent").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    (target / "members" / "seed1").mkdir()
+    with atomic_directory(target, keep=("members/seed1",)) as d:  # a path inside: the rest of its folder goes
+        (d / "a.txt").write_text("fourth")
+    assert [p.name for p in (target / "members").iterdir()] == ["seed1"]
     with atomic_directory(target) as d:  # not kept unless asked
         (d / "a.txt").write_text("third")
     assert not (target / "members").exists()

@@ -212,7 +212,7 @@ def _check_before_data(args, task: str) -> None:
     from textmaker.training import default_device
 
     check_training(args.epochs, args.batch_size, args.learning_rate, getattr(args, "dropout", None),
-                   args.early_stopping, args.validation_split)
+                   args.early_stopping, args.validation_split, args.seed)
     if args.validation and args.validation_split is not None:
         raise TextmakerError("give --validation or --validation-split, not both")
     if args.seeds is not None:
@@ -293,7 +293,8 @@ def _train(cls, train, val, args, **task_options):
         model.save(output)
         return model
     model = cls.create_averaged(train, val, args.model, seeds=args.seeds, members_dir=output / "members", **options)
-    model.save(output, keep=("members",))
+    # --overwrite replaces the whole model: members of seeds this run did not list go with it
+    model.save(output, keep=tuple(f"members/seed{s}" for s in args.seeds) if args.overwrite else ("members",))
     _say(_check_table(model.config["averaged_check"]) if "averaged_check" in model.config else
          f"averaged {len(args.seeds)} seeds without a check (no validation data)")
     return model
@@ -492,8 +493,23 @@ COMMANDS = {
 }
 
 
+def _glue_seed_lists(argv: list[str]) -> list[str]:
+    """`--seeds -1,2` as `--seeds=-1,2`: argparse reads a value that starts with "-" (other than a
+    lone negative number) as a flag and says "expected one argument"; glued, the seeds check names
+    what is wrong."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--seeds" and i + 1 < len(argv) and argv[i + 1][:1] == "-" and argv[i + 1][1:2].isdigit():
+            out.append(f"--seeds={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_glue_seed_lists(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.WARNING, format="textmaker: %(message)s")
     try:
         return COMMANDS[(args.command, getattr(args, "action", None))](args)

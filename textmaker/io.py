@@ -104,7 +104,7 @@ def atomic_directory(path: str | Path, keep: Sequence[str] = ()) -> Iterator[Pat
     An interrupted save leaves the previous directory (if any) in place, or, killed between
     the two renames of the replace, beside it where the next run's recover() puts it back;
     never a half-written one that looks finished.
-    keep: entries of the previous directory carried into the new one (the members of an
+    keep: paths inside the previous directory carried into the new one (the members of an
     averaged model), hard-linked so that no kill can lose them and no large file is copied.
     """
     path = Path(path)

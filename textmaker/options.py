@@ -15,7 +15,7 @@ FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "-
          "early_stopping_patience": "--early-stopping", "validation_split": "--validation-split",
          "vocab_size": "--vocab-size", "wordvec_dim": "--wordvec-dim",
          "gradient_accumulation_steps": "--gradient-accumulation", "max_steps": "--max-steps",
-         "eval_every_steps": "--eval-every", "frozen_layers": "--frozen-layers"}
+         "eval_every_steps": "--eval-every", "frozen_layers": "--frozen-layers", "seed": "--seed"}
 MAX_SEQ_LEN_WORDS = 100_000  # the average-word-embedding model has no position table; this is a sanity cap
 
 
@@ -49,13 +49,14 @@ def fraction(option: str, value, include_zero: bool = False) -> None:
 
 
 def check_training(epochs=None, batch_size=None, learning_rate=None, dropout=None, early_stopping_patience=None,
-                   validation_split=None) -> None:
+                   validation_split=None, seed=None) -> None:
     positive_int("epochs", epochs)
     positive_int("batch_size", batch_size)
     positive_float("learning_rate", learning_rate)
     fraction("dropout", dropout, include_zero=True)
     positive_int("early_stopping_patience", early_stopping_patience)
     fraction("validation_split", validation_split)
+    positive_int("seed", seed, 0)  # as --seeds takes them: one rule for every seed
 
 
 def check_seq_len(seq_len, kind: str, max_positions: int | None = None) -> None:

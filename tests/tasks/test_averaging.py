@@ -321,3 +321,7 @@ def test_textmaker_train_seeds_writes_the_average_beside_its_members(small_split
     assert [(out / "members" / f"seed{s}" / "model.safetensors").stat().st_ino for s in (0, 1)] == inodes
     assert main(argv) == 2  # nothing made is overwritten
     assert "--overwrite" in capsys.readouterr().err
+    # --overwrite with other seeds replaces the whole model: seed 0's member goes with the old average
+    assert main([a if a != "0,1" else "1,2" for a in argv] + ["--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "members").iterdir()) == ["seed1", "seed2"]
+    assert [m["seed"] for m in TextClassifier.load(out).config["averaged_from"]] == [1, 2]

@@ -91,7 +91,7 @@ class TextClassifier(Task):
         if len(train_data.label_names) < 2 or len([n for n in train_data.class_counts().values() if n]) < 2:
             raise TextmakerError(f"{train_data.source}: only one class ({train_data.labels[0]!r}) in the training "
                                  f"data; a classifier needs examples of at least two")
-        check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience)
+        check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience, seed=seed)
         positive_int("gradient_accumulation_steps", gradient_accumulation_steps)
         positive_int("max_steps", max_steps)
         positive_int("eval_every_steps", eval_every_steps)

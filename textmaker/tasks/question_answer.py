@@ -73,7 +73,7 @@ class QuestionAnswerer(Task):
         from textmaker.models.heads import SpanExtractor
         from textmaker.training import TrainingConfig
 
-        check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience)
+        check_training(epochs, batch_size, learning_rate, dropout, early_stopping_patience, seed=seed)
         positive_int("gradient_accumulation_steps", gradient_accumulation_steps)
         positive_int("max_steps", max_steps)
         positive_int("eval_every_steps", eval_every_steps)
