@@ -181,15 +181,17 @@ def main() -> None:
 
 def ratio_lines(ours: list[dict], theirs: list[dict]) -> str:
     """Per-round ratios (round by round: the runs of one round are the ones measured side by side)."""
-    def each(key: str, their_key: str) -> list[float]:
-        return [o[key] / t[their_key] for o, t in zip(ours, theirs) if o.get(key) and t.get(their_key)]
+    def each(key: str, their_key: str) -> list[float]:  # their own figure for key where they have one
+        return [o[key] / (t.get(key) or t[their_key]) for o, t in zip(ours, theirs)
+                if o.get(key) and (t.get(key) or t.get(their_key))]
 
     parts = []
     for key, their_key, what in (
             ("train_examples_per_second", "train_examples_per_second", "training"),
             ("loop_examples_per_second", "loop_examples_per_second", "training loop"),
             ("predict_examples_per_second", "predict_examples_per_second", "prediction"),
-            # the peer predicts as it trained (bf16 autocast where the hardware has it)
+            # the HF peer predicts as it trained (bf16 autocast where the hardware has it); a textmaker
+            # revision has its own figure at auto, which `each` takes
             ("predict_auto_examples_per_second", "predict_examples_per_second", "prediction at auto")):
         r = each(key, their_key)
         if r:

@@ -77,6 +77,22 @@ def test_same_seed_same_model_and_history():
                                   "train_examples_per_second"}
 
 
+def test_statistics_kept_on_the_device_sum_as_python_floats_did():
+    """A loss function may return its statistics as tensors (no read-back per step, which on a GPU
+    waits for the step): the history is the one float statistics give, to the bit."""
+    rows, cfg = _rows(), TrainingConfig(epochs=2, batch_size=8, learning_rate=1e-3, progress=False)
+    histories = []
+    for as_tensor in (False, True):
+        def loss_fn(model, batch):
+            loss, stats = _loss(model, batch)
+            return loss, {k: torch.tensor(v) if as_tensor else v for k, v in stats.items()}
+
+        histories.append(Trainer(_model(), loss_fn, 0, cfg, None, device=torch.device("cpu")).fit(rows))
+    keys = ("train_loss", "train_accuracy", "train_examples")
+    assert [[h[k] for k in keys] for h in histories[0]] == [[h[k] for k in keys] for h in histories[1]]
+    assert all(type(h["train_accuracy"]) is float for h in histories[1])
+
+
 def test_resume_matches_an_uninterrupted_run(tmp_path):
     rows, cpu = _rows(), torch.device("cpu")
     cfg = TrainingConfig(epochs=4, batch_size=8, learning_rate=1e-3, progress=False)

@@ -34,8 +34,9 @@ from textmaker.io import atomic_directory, read_json, write_json
 log = logging.getLogger(__name__)
 
 # A loss function takes the network and a batch; under bf16 the network's outputs are bf16, so it
-# computes its loss from outputs cast to fp32 (.float()).
-LossFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict[str, float]]]
+# computes its loss from outputs cast to fp32 (.float()). Its statistics (sums over the batch) may
+# be tensors on the device: the trainer reads them back only when it shows or saves them.
+LossFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict[str, "torch.Tensor | float"]]]
 ValidateFn = Callable[[torch.nn.Module], dict[str, float]]
 
 
@@ -200,7 +201,11 @@ class Trainer:
                 torch.manual_seed(c.seed * 1000 + epoch + 7919 * rank)  # each process its own dropout
             batches = batch_order(lengths, global_batch, random.Random(c.seed * 1000 + epoch), c.group_by_length)
             model.train()
-            sums, seen, t0 = state["sums"], state["seen"], time.perf_counter() - state["seconds"]
+            # The epoch's sums stay on the device in float64 (the sums of Python floats they were, to the
+            # bit): reading a GPU's loss back every step would wait for the step to finish, and the
+            # host could not queue the next one meanwhile.
+            sums = {k: torch.tensor(v, dtype=torch.float64, device=self.device) for k, v in state["sums"].items()}
+            seen, t0, shown = state["seen"], time.perf_counter() - state["seconds"], 0.0
             bar = tqdm(total=len(rows), initial=seen, unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}",
                        # None: tqdm stays quiet when stderr is not a terminal (a log file, CI)
                        disable=None if c.progress and main else True, dynamic_ncols=True, leave=True)
@@ -235,12 +240,16 @@ class Trainer:
                         state["skipped_steps"] += scaler.get_scale() < scale
                     weights.publish()
                     state["step"] += 1
-                sums["loss"] += loss.item() * len(mine) * weight
+                sums["loss"] += loss.detach().double() * (len(mine) * weight)
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v * weight
+                    v = v.detach().double() if torch.is_tensor(v) else v
+                    sums[k] = sums[k] + v * weight if k in sums else \
+                        torch.as_tensor(v * weight, dtype=torch.float64, device=self.device)
                 seen += len(mine) * int(weight)
                 bar.update(len(b))
-                bar.set_postfix(loss=f"{sums['loss'] / max(seen, 1):.4f}")
+                if not bar.disable and time.monotonic() - shown >= 1.0:  # a read-back once a second at most
+                    bar.set_postfix(loss=f"{float(sums['loss']) / max(seen, 1):.4f}")
+                    shown = time.monotonic()
                 if stepped and n + 1 < len(batches) and self.validate is not None and c.eval_every_steps and \
                         state["step"] % c.eval_every_steps == 0:
                     point = {"step": state["step"], "epoch": round(epoch + (n + 1) / len(batches), 4)}
@@ -255,14 +264,14 @@ class Trainer:
                         tqdm.write(_epoch_line(point, "step"))
                 if main and self.checkpoint_dir is not None and stepped and n + 1 < len(batches) and \
                         self._due(last_checkpoint, state):
-                    state.update(epoch=epoch, batch_in_epoch=n + 1, sums=sums, seen=seen,
+                    state.update(epoch=epoch, batch_in_epoch=n + 1, sums=_floats(sums), seen=seen,
                                  seconds=time.perf_counter() - t0)
                     self._checkpoint(weights, optimizer, state, best_weights)
                     last_checkpoint = (time.monotonic(), state["step"])
             bar.close()
             seconds = time.perf_counter() - t0
             keys = sorted(sums)
-            *totals, seen = distributed.sum_all([sums[k] for k in keys] + [seen], self.device)
+            *totals, seen = distributed.sum_all([float(sums[k]) for k in keys] + [seen], self.device)
             sums = dict(zip(keys, totals))
             record = {"epoch": epoch + 1, "step": state["step"], **{f"train_{k}": v / seen for k, v in sums.items()},
                       "train_examples": int(seen), "train_seconds": round(seconds, 2),
@@ -389,6 +398,10 @@ def _damaged_checkpoint(d: Path):
             raise
         raise TextmakerError(f"{d}: the checkpoint is damaged ({type(e).__name__}: {str(e).splitlines()[0]}); "
                              f"train afresh without --resume") from None
+
+
+def _floats(sums: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {k: float(v) for k, v in sums.items()}
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

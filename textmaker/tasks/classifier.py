@@ -144,7 +144,7 @@ class TextClassifier(Task):
         def loss_fn(model, batch):
             logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).float()
             loss = F.cross_entropy(logits, batch["label"], weight=weights.to(logits.device) if weights is not None else None)
-            return loss, {"accuracy": (logits.argmax(-1) == batch["label"]).sum().item()}
+            return loss, {"accuracy": (logits.argmax(-1) == batch["label"]).sum()}
 
         validate = None
         if validation_data is not None:
