@@ -7,6 +7,7 @@ model does.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from textmaker.errors import TextmakerError
 from textmaker.export.job import feeds, outputs_as_logits
+from textmaker.export.quiet import quiet_native
 from textmaker.export.signatures import Signature
 
 SIGNATURE_KEY = "serving_default"  # the TFLite signature litert-torch writes
@@ -73,12 +75,16 @@ class TFLiteRunner:
         self.runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
         first = self.runner.get_input_details()[signature.names[0]]
         self.fixed_seq_len = int(first["shape"][1])
+        self.started = False
 
     def __call__(self, batch: dict) -> list[np.ndarray]:
         inputs = feeds(batch, self.signature, np.int32)
         rows = []
         for i in range(len(batch["input_ids"])):
-            out = self.runner(**{name: v[i:i + 1] for name, v in inputs.items()})
+            # the first run applies the XNNPACK delegate, which announces itself on stderr
+            with contextlib.nullcontext() if self.started else quiet_native():
+                out = self.runner(**{name: v[i:i + 1] for name, v in inputs.items()})
+            self.started = True
             rows.append([out[name] for name in self.signature.outputs])
         out = [np.concatenate([r[j] for r in rows]) for j in range(len(self.signature.outputs))]
         return outputs_as_logits(out, self.signature)
