@@ -294,6 +294,13 @@ def test_an_interrupted_averaged_run_resumes_where_it_stopped(small_split, tmp_p
     with pytest.raises(TextmakerError, match="seed0: holds a model trained with epochs 2, not 3; resume with the"):
         TextClassifier.create_averaged(train, None, seeds=[0, 1], members_dir=run, resume=True,
                                        **{**SMALL, "epochs": 3})
+    assert (TextClassifier.load(run / "seed0").config["member_recipe"] == TextClassifier.load(run / "seed1").config[
+        "member_recipe"]) and "member_recipe" not in resumed.config
+    other = train.sample(len(train) - 1, seed=0)  # one sentence fewer: refused before anything trains
+    with pytest.raises(TextmakerError, match="seed0: holds a model trained on other data or with other options"):
+        TextClassifier.create_averaged(other, None, seeds=[0, 1], members_dir=run, resume=True, **SMALL)
+    with pytest.raises(TextmakerError, match="seed0: holds a model trained on other data or with other options"):
+        TextClassifier.create_averaged(train, None, seeds=[0, 1], members_dir=run, resume=True, **SMALL, dropout=0.2)
     (run / "seed1" / "config.json").write_text((run / "seed0" / "config.json").read_text())
     with pytest.raises(TextmakerError, match="seed1: holds a model trained with seed 0, not 1"):
         TextClassifier.create_averaged(train, None, seeds=[0, 1], members_dir=run, resume=True, **SMALL)

@@ -7,6 +7,8 @@ Task.average and Task.create_averaged are the API; this module is their body.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -94,6 +96,7 @@ def _mean(models: list, names: list[str]):
     averaged.config = {**first.config, "averaged_from": [
         {"model": name, "seed": m.config.get("training", {}).get("seed")} for m, name in zip(models, names)]}
     averaged.config.pop("averaged_check", None)
+    averaged.config.pop("member_recipe", None)  # the average was not trained by one command
     if "verification_sample" in first.config:  # say so where an export's check reports it
         origin = first.config["verification_sample"].get("origin", "the verification sample")
         averaged.config["verification_sample"] = {**first.config["verification_sample"],
@@ -118,7 +121,7 @@ def _greedy(models: list, names: list[str], data, reports: list[dict] | None = N
             kept, best, chosen, report = kept + [i], tried[i], trial, trial_report
     if len(kept) == 1:  # no average helped: the best member as it is, with the record of why
         chosen = copy.copy(chosen)
-        chosen.config = {**chosen.config, "averaged_from": [
+        chosen.config = {**{k: v for k, v in chosen.config.items() if k != "member_recipe"}, "averaged_from": [
             {"model": names[kept[0]], "seed": chosen.config.get("training", {}).get("seed")}]}
     chosen.config["averaged_check"] = {
         "data": data.source, "metric": metric, "greedy": True, "average": best,
@@ -145,18 +148,20 @@ def train_seeds(cls, train_data, validation_data, seeds: Sequence[int], members_
     for reserved in ("seed", "checkpoint_dir"):
         if reserved in options:
             raise TextmakerError(f"create_averaged sets {reserved} for each member itself; leave it out")
+    recipe = _recipe(train_data, validation_data, options)
     members, names = [], []
     for n, seed in enumerate(seeds, 1):
         where = Path(members_dir) / f"seed{seed}" if members_dir is not None else None
         if options.get("progress", True) and distributed.is_main():
             print(f"seed {seed}: member {n} of {len(seeds)}" + (f" ({where})" if where else ""), file=sys.stderr)
         if resume and where is not None and (where / "config.json").is_file():
-            member = _finished_member(cls, where, seed, options)
+            member = _finished_member(cls, where, seed, options, recipe)
         else:
             checkpoints = where / "checkpoints" if where is not None else None
             started = checkpoints is not None and (checkpoints / "trainer_state.json").is_file()
             member = cls.create(train_data, validation_data, seed=seed, checkpoint_dir=checkpoints,
                                 resume=resume and started, **options)
+            member.config["member_recipe"] = recipe
             if where is not None:
                 member.save(where)
         members.append(member)
@@ -178,13 +183,31 @@ MEMBER_SETTINGS = ("epochs", "batch_size", "learning_rate", "gradient_accumulati
                    "frozen_layers", "precision")
 
 
-def _finished_member(cls, where: Path, seed: int, options: dict):
+def _recipe(train_data, validation_data, options: dict) -> str:
+    """What every member of one command is trained from: the data (texts, labels, label order) and
+    the options, as a short hash kept in each member's config.json."""
+    h = hashlib.sha256()
+    shown = {k: v for k, v in options.items() if k != "progress"}
+    h.update(json.dumps(shown, sort_keys=True, default=str).encode())
+    for data in (train_data, validation_data):
+        if data is not None:
+            h.update(json.dumps(getattr(data, "label_names", None)).encode())
+            for record in data.to_records():
+                h.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _finished_member(cls, where: Path, seed: int, options: dict, recipe: str):
     """A member saved by an earlier run of the same command; one trained otherwise is refused."""
     member = cls.load(where)
     training = member.config.get("training", {})
     asked = {"seed": seed, **{k: options[k] for k in MEMBER_SETTINGS if options.get(k) is not None}}
-    for key, value in asked.items():
+    for key, value in asked.items():  # named, where the difference is a setting the command names
         if key in training and training[key] != value:
             raise TextmakerError(f"{where}: holds a model trained with {key} {training[key]}, not {value}; resume "
                                  f"with the same settings, or train afresh (--overwrite)")
+    if member.config.get("member_recipe", recipe) != recipe:  # members saved before the recipe: as checked above
+        raise TextmakerError(f"{where}: holds a model trained on other data or with other options than this "
+                             f"command's; resume with the same data and options, or train afresh (--overwrite)")
     return member

@@ -269,7 +269,7 @@ def settings_of(directory: Path):
 
 # The tasks' own config.json settings (the rest is the encoder's shape and transformers' keys).
 SETTINGS_KEYS = ("base_model", "label_names", "head", "freeze_encoder", "training", "verification_sample",
-                 "windows", "decoding", "version_2_with_negative", "averaged_from", "averaged_check")
+                 "windows", "decoding", "version_2_with_negative", "averaged_from", "averaged_check", "member_recipe")
 
 
 @dataclass
