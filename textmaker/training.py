@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from textmaker import distributed, precision
-from textmaker.batching import Row, batch_order, pad_batch
+from textmaker.batching import Row, batch_order, pad_batch, padded_length
 from textmaker.errors import TextmakerError
 from textmaker.io import atomic_directory, read_json, write_json
 
@@ -178,6 +178,7 @@ class Trainer:
         optimizer = precision.adamw(weights.groups, c.learning_rate, self.device)
         scaler = self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         lengths = [len(r["input_ids"]) for r in rows]
+        longest = max(lengths)
         accum = c.gradient_accumulation_steps
         global_batch = c.batch_size * processes  # each process takes its share of every batch
         steps_per_epoch = math.ceil(math.ceil(len(rows) / global_batch) / accum)
@@ -220,7 +221,8 @@ class Trainer:
                 mine = mine or b[:1]
                 first = n - n % accum  # the accumulation group this batch belongs to
                 group = min(accum, len(batches) - first)
-                batch = to_device(pad_batch([rows[i] for i in mine], self.pad_id), self.device)
+                width = padded_length(max(lengths[i] for i in mine), longest)
+                batch = to_device(pad_batch([rows[i] for i in mine], self.pad_id, width), self.device)
                 with precision.autocast(self.precision, self.device):
                     loss, stats = self.loss_fn(net, batch)
                 scaler.scale(loss * weight / group).backward()
