@@ -117,7 +117,7 @@ class Task:
         all. members_dir: each member is saved there as seedS as it finishes (its checkpoints
         under seedS/checkpoints while it trains); with resume=True, finished members are loaded
         and an interrupted one continues from its checkpoints. On SST-2, three seeds averaged
-        scored 90.60% where single runs averaged 89.77% (benchmarks/RESULTS.md)."""
+        scored 90.25-90.60% (three trios) where single runs averaged 89.77% (benchmarks/RESULTS.md)."""
         from textmaker.tasks import averaging
 
         if model is not None:
