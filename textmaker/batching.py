@@ -82,8 +82,9 @@ def run_batches(rows: Sequence[Row], pad_id: int, batch_size: int, forward: Call
     """
     out: list = [None] * len(rows)
     lengths = [len(r["input_ids"]) for r in rows]
+    longest = max(lengths, default=0)
     for b in batch_order(lengths, batch_size):
-        size = width or padded_length(max(lengths[i] for i in b), max(lengths))
+        size = width or padded_length(max(lengths[i] for i in b), longest)
         for i, y in zip(b, forward(pad_batch([rows[i] for i in b], pad_id, size))):
             out[i] = y
     return out
