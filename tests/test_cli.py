@@ -102,3 +102,14 @@ def test_training_flags_reach_the_trainer(toy_files, tmp_path):
     training = settings.get("training") or settings["textmaker"]["training"]
     assert training["eval_every_steps"] == 2 and training["precision"] == "fp32"
     assert training["train_word_embeddings"] is True  # a random-weight encoder learns its table
+
+
+def test_seeds_help_quotes_what_averaging_did_for_its_own_task(capsys):
+    def help_of(*argv):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        return " ".join(capsys.readouterr().out.split())
+
+    classify, qa = help_of("classify", "train"), help_of("qa", "train")
+    assert "On SST-2" in classify and "SQuAD" not in classify
+    assert "On SQuAD" in qa and "give validation data" in qa and "SST-2" not in qa
