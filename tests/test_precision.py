@@ -5,7 +5,7 @@ import torch
 
 from textmaker import precision
 from textmaker.errors import TextmakerError
-from tests.test_training import _loss, _model, _rows
+from tests.test_training import DEVICES, _loss, _model, _rows
 from textmaker.training import Trainer, TrainingConfig
 
 CPU = torch.device("cpu")
@@ -42,13 +42,16 @@ def test_fp16_on_a_cpu_needs_its_arithmetic_and_auto_never_picks_it(monkeypatch)
     assert precision.resolve("auto", CPU) == "fp32"
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", ["fp32", "bf16", "fp16"])
-def test_training_in_each_precision_learns_and_is_recorded(mode, fp16_cpu):
-    model = _model()
+def test_training_in_each_precision_learns_and_is_recorded(mode, device, fp16_cpu):
+    model, device = _model(), torch.device(device)
     cfg = TrainingConfig(epochs=10, batch_size=8, learning_rate=1e-2, progress=False, precision=mode)
-    history = Trainer(model, _loss, 0, cfg, None, device=CPU).fit(_rows())
+    history = Trainer(model, _loss, 0, cfg, None, device=device).fit(_rows())
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"] and history[-1]["train_accuracy"] > 0.9
-    assert history[0]["precision"] == mode and history[0]["hardware"].startswith("CPU") and history[0]["processes"] == 1
+    assert history[0]["precision"] == mode and history[0]["processes"] == 1
+    assert history[0]["hardware"] == precision.hardware(device) and \
+        history[0]["hardware"].startswith("CPU") == (device.type == "cpu")
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay fp32
     if mode == "bf16":  # ...and are the fp32 masters, not the bf16 copies the network computed with
         assert any(not torch.equal(p, p.bfloat16().float()) for p in model.parameters())
@@ -73,10 +76,11 @@ def _marked_rows(marked=(3,)):
     return rows
 
 
-def test_fp16_skips_a_step_whose_gradients_overflow_halves_the_scale_and_trains_on(fp16_cpu):
+@pytest.mark.parametrize("device", DEVICES)
+def test_fp16_skips_a_step_whose_gradients_overflow_halves_the_scale_and_trains_on(device, fp16_cpu):
     model = _model()
     cfg = TrainingConfig(epochs=8, batch_size=8, learning_rate=1e-2, progress=False, precision="fp16")
-    history = Trainer(model, _overflowing_loss, 0, cfg, None, device=CPU).fit(_marked_rows())
+    history = Trainer(model, _overflowing_loss, 0, cfg, None, device=torch.device(device)).fit(_marked_rows())
     # the marked row's batch, once an epoch, is skipped (a rare genuine overflow may add one), and
     # each skip halves the scale
     skipped = [h["skipped_steps"] for h in history]
@@ -88,20 +92,21 @@ def test_fp16_skips_a_step_whose_gradients_overflow_halves_the_scale_and_trains_
     model.eval()  # ...so judge learning on the rows themselves
     from textmaker.batching import pad_batch
     rows = [r for r in _marked_rows() if 5 not in r["input_ids"]]
-    batch = {k: torch.from_numpy(v) for k, v in pad_batch(rows, 0).items()}
+    batch = {k: torch.from_numpy(v).to(device) for k, v in pad_batch(rows, 0).items()}
     with torch.no_grad():
         loss, stats = _loss(model, batch)
     assert stats["accuracy"] / len(rows) > 0.9
 
 
-def test_fp16_resumes_mid_epoch_with_the_loss_scale_it_had_found(tmp_path, fp16_cpu):
-    rows = _marked_rows()
+@pytest.mark.parametrize("device", DEVICES)
+def test_fp16_resumes_mid_epoch_with_the_loss_scale_it_had_found(tmp_path, device, fp16_cpu):
+    rows, dev = _marked_rows(), torch.device(device)
     cfg = TrainingConfig(epochs=2, batch_size=8, learning_rate=1e-3, progress=False, precision="fp16",
                          checkpoint_every_steps=3)
     uninterrupted = _model()
-    full = Trainer(uninterrupted, _overflowing_loss, 0, cfg, None, device=CPU).fit(rows)
+    full = Trainer(uninterrupted, _overflowing_loss, 0, cfg, None, device=dev).fit(rows)
 
-    killed = Trainer(_model(), _overflowing_loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=CPU)
+    killed = Trainer(_model(), _overflowing_loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=dev)
     real_checkpoint = killed._checkpoint
 
     def checkpoint_then_die(weights, optimizer, state, best):
@@ -116,7 +121,7 @@ def test_fp16_resumes_mid_epoch_with_the_loss_scale_it_had_found(tmp_path, fp16_
     assert saved["grad_scaler"]["scale"] < 65536.0  # an overflow came before the kill
     resumed = _model(seed=5)
     history = Trainer(resumed, _overflowing_loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck",
-                      device=CPU).fit(rows, resume=True)
+                      device=dev).fit(rows, resume=True)
     assert [(h["loss_scale"], h["skipped_steps"]) for h in history] == \
         [(h["loss_scale"], h["skipped_steps"]) for h in full]
     for (k, v), w in zip(uninterrupted.state_dict().items(), resumed.state_dict().values()):

@@ -9,6 +9,11 @@ from textmaker.models.bert import BertConfig, BertModel
 from textmaker.models.heads import SequenceClassifier
 from textmaker.training import Trainer, TrainingConfig, lr_at, param_groups
 
+# Every device this machine has. The CUDA cases run where a GPU is (CI has none: `pytest -k cuda` on a
+# GPU machine), so a GPU's own paths (pinned non-blocking copies, its RNG in checkpoints, statistics
+# summed on the device) are checked by the same tests as a CPU's.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU"))]
+
 TINY = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
                   max_position_embeddings=32)
 
@@ -77,7 +82,8 @@ def test_same_seed_same_model_and_history():
                                   "train_examples_per_second"}
 
 
-def test_statistics_kept_on_the_device_sum_as_python_floats_did():
+@pytest.mark.parametrize("device", DEVICES)
+def test_statistics_kept_on_the_device_sum_as_python_floats_did(device):
     """A loss function may return its statistics as tensors (no read-back per step, which on a GPU
     waits for the step): the history is the one float statistics give, to the bit."""
     rows, cfg = _rows(), TrainingConfig(epochs=2, batch_size=8, learning_rate=1e-3, progress=False)
@@ -87,7 +93,7 @@ def test_statistics_kept_on_the_device_sum_as_python_floats_did():
             loss, stats = _loss(model, batch)
             return loss, {k: torch.tensor(v) if as_tensor else v for k, v in stats.items()}
 
-        histories.append(Trainer(_model(), loss_fn, 0, cfg, None, device=torch.device("cpu")).fit(rows))
+        histories.append(Trainer(_model(), loss_fn, 0, cfg, None, device=torch.device(device)).fit(rows))
     keys = ("train_loss", "train_accuracy", "train_examples")
     assert [[h[k] for k in keys] for h in histories[0]] == [[h[k] for k in keys] for h in histories[1]]
     assert all(type(h["train_accuracy"]) is float for h in histories[1])
@@ -121,13 +127,14 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.allclose(v, w, atol=1e-6), k
 
 
-def test_resume_mid_epoch_from_a_step_checkpoint_matches_an_uninterrupted_run(tmp_path, capsys):
-    rows, cpu = _rows(), torch.device("cpu")
+@pytest.mark.parametrize("device", DEVICES)
+def test_resume_mid_epoch_from_a_step_checkpoint_matches_an_uninterrupted_run(tmp_path, capsys, device):
+    rows, dev = _rows(), torch.device(device)
     cfg = TrainingConfig(epochs=2, batch_size=8, learning_rate=1e-3, progress=False, checkpoint_every_steps=3)
     uninterrupted = _model()
-    Trainer(uninterrupted, _loss, 0, cfg, None, device=cpu).fit(rows)
+    Trainer(uninterrupted, _loss, 0, cfg, None, device=dev).fit(rows)
 
-    killed = Trainer(_model(), _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=cpu)
+    killed = Trainer(_model(), _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=dev)
     real_checkpoint = killed._checkpoint
 
     def checkpoint_then_die(weights, optimizer, state, best):
@@ -140,7 +147,7 @@ def test_resume_mid_epoch_from_a_step_checkpoint_matches_an_uninterrupted_run(tm
         killed.fit(rows)
     assert "--resume" in (tmp_path / "ck" / "RESUME.txt").read_text()
     resumed = _model(seed=5)
-    Trainer(resumed, _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=cpu).fit(rows, resume=True)
+    Trainer(resumed, _loss, 0, cfg, None, checkpoint_dir=tmp_path / "ck", device=dev).fit(rows, resume=True)
     assert "resuming from epoch 1, step 6 of 16" in capsys.readouterr().err
     for (k, v), w in zip(uninterrupted.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(v, w, atol=1e-6), k

@@ -206,6 +206,9 @@ class Trainer:
             # bit): reading a GPU's loss back every step would wait for the step to finish, and the
             # host could not queue the next one meanwhile.
             sums = {k: torch.tensor(v, dtype=torch.float64, device=self.device) for k, v in state["sums"].items()}
+            # fp16: the steps skipped for inf/NaN gradients before this epoch (a resumed epoch's own so far
+            # come from the checkpoint)
+            skipped_before = _skipped(optimizer, state) - state["skipped_steps"] if scaler.is_enabled() else 0
             seen, t0, shown = state["seen"], time.perf_counter() - state["seconds"], 0.0
             bar = tqdm(total=len(rows), initial=seen, unit="ex", desc=f"epoch {epoch + 1}/{c.epochs}",
                        # None: tqdm stays quiet when stderr is not a terminal (a log file, CI)
@@ -235,11 +238,7 @@ class Trainer:
                     # a loss scaler (fp16) sets grad_scale itself: clip the gradients apart then
                     clip_gradients(optimizer, weights.masters(), c.max_grad_norm, fold=not scaler.is_enabled())
                     scaler.step(optimizer)
-                    if scaler.is_enabled():
-                        scale = scaler.get_scale()
-                        scaler.update()
-                        # the scaler lowers its scale exactly when it skipped a step with inf/NaN gradients
-                        state["skipped_steps"] += scaler.get_scale() < scale
+                    scaler.update()  # no read-back: steps skipped are counted from the optimizer's
                     weights.publish()
                     state["step"] += 1
                 sums["loss"] += loss.detach().double() * (len(mine) * weight)
@@ -267,7 +266,8 @@ class Trainer:
                 if main and self.checkpoint_dir is not None and stepped and n + 1 < len(batches) and \
                         self._due(last_checkpoint, state):
                     state.update(epoch=epoch, batch_in_epoch=n + 1, sums=_floats(sums), seen=seen,
-                                 seconds=time.perf_counter() - t0)
+                                 seconds=time.perf_counter() - t0,
+                                 skipped_steps=_skipped(optimizer, state) - skipped_before)
                     self._checkpoint(weights, optimizer, state, best_weights)
                     last_checkpoint = (time.monotonic(), state["step"])
             bar.close()
@@ -281,7 +281,7 @@ class Trainer:
                       "precision": self.precision, "hardware": precision.hardware(self.device),
                       "processes": processes}
             if scaler.is_enabled():  # rank 0's; every process steps, skips and scales alike under DDP
-                record.update(loss_scale=scaler.get_scale(), skipped_steps=int(state["skipped_steps"]))
+                record.update(loss_scale=scaler.get_scale(), skipped_steps=_skipped(optimizer, state) - skipped_before)
             if self.validate is not None and main:
                 record.update({f"val_{k}": v for k, v in self.validate(model).items()})
             record = distributed.from_main(record)
@@ -400,6 +400,15 @@ def _damaged_checkpoint(d: Path):
             raise
         raise TextmakerError(f"{d}: the checkpoint is damaged ({type(e).__name__}: {str(e).splitlines()[0]}); "
                              f"train afresh without --resume") from None
+
+
+def _skipped(optimizer: torch.optim.Optimizer, state: dict) -> int:
+    """Optimizer steps skipped so far by a loss scaler (fp16): a skipped step leaves the optimizer's
+    own step count where it was (the fused AdamW takes the scaler's inf flag and undoes its count,
+    and any other optimizer is not stepped), so counting needs no read-back at every step (on a
+    GPU, a wait for the step to finish)."""
+    taken = optimizer.state.get(optimizer.param_groups[0]["params"][0], {}).get("step", 0)
+    return state["step"] - int(taken)
 
 
 def _floats(sums: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -6,6 +6,7 @@ from textmaker import precision
 from textmaker.errors import TextmakerError
 from textmaker.models.bert import BertConfig, BertModel
 from textmaker.models.runner import TorchRunner
+from tests.test_training import DEVICES
 
 
 def _tiny():
@@ -22,19 +23,31 @@ def _batch():
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
-def test_a_bf16_runner_computes_with_a_bf16_copy_and_leaves_the_network_as_it_is():
-    net = _tiny()
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_bf16_runner_computes_with_a_bf16_copy_and_leaves_the_network_as_it_is(device):
+    net, device = _tiny(), torch.device(device)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    ref = TorchRunner(net)(_batch())
-    runner = TorchRunner(net, precision="bf16")
+    ref = TorchRunner(net, device)(_batch())
+    runner = TorchRunner(net, device, precision="bf16")
     got = runner(_batch())
     assert runner.precision == "bf16"
-    assert all(v.dtype == torch.float32 and torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert all(v.dtype == torch.float32 and v.device.type == device.type and torch.equal(v.cpu(), before[k])
+               for k, v in net.state_dict().items())
     for r, g in zip(ref, got):
         assert g.dtype == np.float32 and g.shape == r.shape
         err = np.abs(g - r).max() / np.abs(r).max()
         assert 0 < err < 0.05, err  # computed in bf16 (not equal), to bf16's precision
-    assert all(np.array_equal(a, b) for a, b in zip(TorchRunner(net, precision="fp32")(_batch()), ref))
+    assert all(np.array_equal(a, b) for a, b in zip(TorchRunner(net, device, precision="fp32")(_batch()), ref))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_a_gpu_runner_takes_the_network_there_and_computes_what_the_cpu_does():
+    on_cpu = TorchRunner(_tiny(), torch.device("cpu"))(_batch())
+    net = _tiny()
+    on_gpu = TorchRunner(net)(_batch())  # the default device where there is a GPU
+    assert next(net.parameters()).is_cuda
+    for c, g in zip(on_cpu, on_gpu):
+        assert np.allclose(c, g, atol=1e-4, rtol=1e-4), np.abs(c - g).max()
 
 
 @pytest.mark.parametrize("flags,expected", [({"avx512_bf16", "avx512f"}, "bf16"), ({"amx_bf16"}, "bf16"),

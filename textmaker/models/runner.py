@@ -24,8 +24,8 @@ class TorchRunner:
         """precision: None computes with the network's weights as they are; "fp32", "bf16", "fp16" or
         "auto" (bf16 where the CPU or GPU runs it fast, see textmaker.precision) with a copy of them in
         that type, taken now: the network itself, what is saved and exported, stays as it is."""
-        self.network = network
         self.device = device or default_device()
+        self.network = network.to(self.device)  # in place: the caller's module, on the device it runs on
         self.precision = None if precision is None else resolve(precision, self.device)
         self._compute = network
         dtype = _DTYPES.get(self.precision)

@@ -54,7 +54,7 @@ class Task:
             from textmaker.models.runner import TorchRunner
 
             runner = TorchRunner(network)
-            network.to(runner.device).eval()
+            network.eval()
         self.runner = runner
         # Real examples held back from training (validation data, or a held-out slice), kept with
         # the model so that an export is checked on text like the app's, not on made-up text.
