@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import torch
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+# ../shared/data beside the checkout; elsewhere (a lent GPU machine: benchmarks/device_prepare.py) named
+# by TEXTMAKER_BENCHMARK_DATA.
+SHARED = Path(os.environ.get("TEXTMAKER_BENCHMARK_DATA") or Path(__file__).resolve().parent.parent.parent / "shared"
+              / "data")
 
 
 def peak_rss_mb() -> float:
@@ -47,7 +51,8 @@ def patched(obj, name: str, value):
 
 
 def machine() -> str:
-    return f"{cpu()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    gpu = f"{torch.cuda.get_device_name()}, " if torch.cuda.is_available() else ""
+    return f"{gpu}{cpu()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
 
 def run_isolated(script: str, args: list[str]) -> dict:

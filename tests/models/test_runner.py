@@ -41,7 +41,7 @@ def test_a_bf16_runner_computes_with_a_bf16_copy_and_leaves_the_network_as_it_is
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
-def test_a_gpu_runner_takes_the_network_there_and_computes_what_the_cpu_does():
+def test_a_cuda_runner_takes_the_network_to_the_gpu_and_computes_what_the_cpu_does():
     on_cpu = TorchRunner(_tiny(), torch.device("cpu"))(_batch())
     net = _tiny()
     on_gpu = TorchRunner(net)(_batch())  # the default device where there is a GPU
