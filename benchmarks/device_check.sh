@@ -30,8 +30,11 @@ tests=${PIPESTATUS[0]}
 # shellcheck disable=SC2086  # the sizes are flags
 timeout 240 $PY benchmarks/sst2_classifier.py $SST2 --systems textmaker,hf --out "$OUT/sst2.json" 2>&1 \
     | tee "$OUT/sst2.log"
+sst2=${PIPESTATUS[0]}
 # shellcheck disable=SC2086
 timeout 170 $PY benchmarks/squad_qa.py $SQUAD --systems textmaker,hf --out "$OUT/squad.json" 2>&1 \
     | tee "$OUT/squad.log"
-echo "cuda tests exit $tests"
-exit "$tests"
+squad=${PIPESTATUS[0]}
+# 124: that step ran out of its time (what it measured before is in its .json)
+echo "exit: cuda tests $tests, sst2 $sst2, squad $squad" | tee "$OUT/exit.txt"
+[ "$tests" -eq 0 ] && [ "$sst2" -eq 0 ] && [ "$squad" -eq 0 ]
