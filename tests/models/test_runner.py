@@ -40,6 +40,13 @@ def test_a_bf16_runner_computes_with_a_bf16_copy_and_leaves_the_network_as_it_is
     assert all(np.array_equal(a, b) for a, b in zip(TorchRunner(net, device, precision="fp32")(_batch()), ref))
 
 
+def test_a_runner_takes_its_network_to_its_device():
+    # "meta" stands for a second device on a machine with one: callers need not move the network first
+    net = _tiny()
+    runner = TorchRunner(net, torch.device("meta"))
+    assert runner.network is net and all(p.device.type == "meta" for p in net.parameters())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 def test_a_cuda_runner_takes_the_network_to_the_gpu_and_computes_what_the_cpu_does():
     on_cpu = TorchRunner(_tiny(), torch.device("cpu"))(_batch())
