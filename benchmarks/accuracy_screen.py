@@ -5,7 +5,12 @@
 VARIANT: base (textmaker's defaults), meanpool (the mean of the last layer's real rows instead of
 the pooler over [CLS]: how all-MiniLM-L6-v2 was trained, but not a model transformers'
 BertForSequenceClassification can load), ls (label smoothing 0.1), attn0 (no attention dropout),
-frozen0 (every encoder layer trained: `frozen_layers=0`, the one variant that is an option).
+frozen0 (every encoder layer trained: `frozen_layers=0`, the one variant that is an option),
+ungrouped (training batches drawn at random, not grouped by length: each batch mixes SST-2's
+short phrases with whole sentences, as fine-tuning recipes without length grouping do),
+pooler-eye (the pooler's dense layer started at the identity: all-MiniLM-L6-v2's pooler is an
+untrained random matrix, its singular values those of Gaussian noise, shrinking [CLS] about 6x;
+still a plain BERT pooler to every runtime).
 The variants patch the network for this process only; nothing here is a textmaker option. The
 training subset is fixed (seed 0); the seed moves the head's initialisation, the batch order and
 the dropout. Accuracy on the whole SST-2 dev set (872 sentences).
@@ -44,8 +49,24 @@ def patch(variant: str) -> None:
             init(self, c)
             self.dropout_p = 0.0
         bert.BertSelfAttention.__init__ = no_attention_dropout
+    elif variant == "ungrouped":
+        from textmaker import training
+
+        order = training.batch_order
+        training.batch_order = lambda lengths, size, rng=None, group=True: order(lengths, size, rng, False)
+    elif variant == "pooler-eye":
+        import torch
+
+        init = heads.SequenceClassifier.__init__
+
+        def identity_pooler(self, backbone, *args, **kwargs):
+            init(self, backbone, *args, **kwargs)
+            with torch.no_grad():
+                backbone.pooler.dense.weight.copy_(torch.eye(backbone.pooler.dense.weight.shape[0]))
+                backbone.pooler.dense.bias.zero_()
+        heads.SequenceClassifier.__init__ = identity_pooler
     elif variant not in ("base", "frozen0"):
-        raise SystemExit(f"unknown variant {variant!r}: base, meanpool, ls, attn0 or frozen0")
+        raise SystemExit(f"unknown variant {variant!r}: base, meanpool, ls, attn0, frozen0, ungrouped or pooler-eye")
 
 
 def main() -> None:
