@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 SETTINGS = dict(epochs=3, learning_rate=1e-3, progress=False)
 
 WORKER = """
-import json, sys
+import atexit, json, sys
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -25,6 +25,10 @@ from tests.test_training import _loss, _model_without_dropout, _rows
 from textmaker import distributed
 from textmaker.training import Trainer, TrainingConfig
 
+# Registered before training, so it runs after textmaker's own exit handler: the process group must be
+# gone by then, not left to the interpreter's teardown (where its threads can abort the process).
+rank = distributed.world()[0]
+atexit.register(lambda: open(sys.argv[1] + f"/left{rank}", "w").write(str(torch.distributed.is_initialized())))
 model = _model_without_dropout()
 history = Trainer(model, _loss, 0, TrainingConfig(batch_size=4, **json.loads(sys.argv[2])), None,
                   device=torch.device("cpu")).fit(_rows())
@@ -45,6 +49,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, precision,
                            str(tmp_path / "worker.py"), str(tmp_path), json.dumps(settings)],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert [(tmp_path / f"left{r}").read_text() for r in (0, 1)] == ["False", "False"]  # each left its group
     two = json.loads((tmp_path / "history.json").read_text())
     one_model = _model_without_dropout()
     one = Trainer(one_model, _loss, 0, TrainingConfig(batch_size=8, **settings), None,
