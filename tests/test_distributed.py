@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 SETTINGS = dict(epochs=3, learning_rate=1e-3, progress=False)
 
 WORKER = """
-import atexit, json, sys
+import atexit, json, pathlib, sys
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -28,7 +28,7 @@ from textmaker.training import Trainer, TrainingConfig
 # Registered before training, so it runs after textmaker's own exit handler: the process group must be
 # gone by then, not left to the interpreter's teardown (where its threads can abort the process).
 rank = distributed.world()[0]
-atexit.register(lambda: open(sys.argv[1] + f"/left{rank}", "w").write(str(torch.distributed.is_initialized())))
+atexit.register(lambda: pathlib.Path(sys.argv[1], f"left{rank}").write_text(str(torch.distributed.is_initialized())))
 model = _model_without_dropout()
 history = Trainer(model, _loss, 0, TrainingConfig(batch_size=4, **json.loads(sys.argv[2])), None,
                   device=torch.device("cpu")).fit(_rows())
