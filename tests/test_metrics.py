@@ -21,3 +21,17 @@ def test_classification_report_by_hand():
 def test_squad_normalization_basics():
     assert exact_match("The Eiffel Tower!", "eiffel tower")
     assert f1_score("in the year 1990", "1990") == pytest.approx(2 * (1 / 3) * 1 / (1 / 3 + 1))
+
+
+def test_binomial_tail_matches_the_exact_sum_and_survives_thousands_of_trials():
+    from math import comb
+
+    from textmaker.metrics import binomial_tail
+
+    exact = 1 - sum(comb(120, k) * 0.02 ** k * 0.98 ** (120 - k) for k in range(4))
+    assert binomial_tail(120, 4, 0.02) == pytest.approx(exact, rel=1e-9) and 0.2 < exact < 0.25
+    assert binomial_tail(10, 10, 0.5) == pytest.approx(2 ** -10)
+    assert binomial_tail(50, 0, 0.3) == 1.0 and binomial_tail(50, 1, 0.0) == 0.0 and binomial_tail(50, 51, 0.3) == 0.0
+    # comb(5000, 2500) overflows a float: summed in log space it does not
+    assert binomial_tail(5000, 2500, 0.5) == pytest.approx(0.5, abs=0.01)
+    assert binomial_tail(5000, 220, 0.03) < 1e-6 < binomial_tail(5000, 160, 0.03) < 0.5

@@ -150,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "default: the validation sample kept in MODEL_DIR at training time")
     _add_data_flags(ex)
     ex.add_argument("--min-agreement", type=float, default=0.97,
-                    help="fail if fewer predictions than this fraction match the trained model (QA: answer F1 "
-                         "with its answers); default 0.97")
+                    help="fail if the export changed more predictions than a change rate of 1 - this explains "
+                         "(one-sided binomial test, p < 0.05; QA: answer F1 with the trained model's answers); "
+                         "1 fails on any change; default 0.97")
     ex.add_argument("--max-drop", type=float, default=1.0,
                     help="fail if accuracy (QA: F1) drops by more points than this on labelled text; default 1.0")
 

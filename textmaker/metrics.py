@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections import Counter
@@ -28,6 +29,18 @@ def cross_entropy(logits: np.ndarray, y: Sequence[int]) -> float:
 
 
 DENSE_MATRIX_MAX = 1000
+
+
+def binomial_tail(n: int, k: int, rate: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, rate): a one-sided test's p-value. Summed in log space, so
+    thousands of trials do not overflow."""
+    if k <= 0 or rate >= 1:
+        return 1.0
+    if rate <= 0 or k > n:
+        return 0.0
+    log_rate, log_rest, log_n = math.log(rate), math.log1p(-rate), math.lgamma(n + 1)
+    return min(1.0, sum(math.exp(log_n - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_rate
+                                 + (n - j) * log_rest) for j in range(k, n + 1)))
 
 
 def classification_report(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str],

@@ -120,9 +120,48 @@ def test_a_damaged_export_is_refused_with_its_figures_and_leaves_nothing(awe, tm
     with pytest.raises(TextmakerError) as e:
         export(clf, tmp_path / "bad", "onnx", representative_data=data, verbose=False)
     message = str(e.value)
-    assert "agreement 0.0% < 97.0%" in message and re.search(r"lost \d+\.\d\d points > 1\.00", message)
+    assert "agreement 0.0%: 48 of 48 changed, more than a 3.0% change rate explains (p = " in message
+    assert re.search(r"lost \d+\.\d\d points > 1\.00", message)
     assert "\n" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+def _change_labels_of_texts_with(monkeypatch, token_ids):
+    """The exported graph swaps its two probabilities wherever one of `token_ids` is in the text."""
+    import torch
+
+    from textmaker.export import graph
+
+    real = graph.ExportGraph.forward
+    marked = torch.tensor(token_ids)
+
+    def forward(self, *args, **kwargs):
+        named = {**dict(zip(self.signature.names, args)), **kwargs}
+        ids = next(named[name] for name, key in self.signature.inputs.items() if key == "input_ids").long()
+        hit = (ids.unsqueeze(-1) == marked).any(-1).any(-1, keepdim=True)
+        return {name: torch.where(hit, out.flip(-1), out) for name, out in real(self, *args, **kwargs).items()}
+
+    monkeypatch.setattr(graph.ExportGraph, "forward", forward)
+
+
+@pytest.mark.parametrize("numbers, min_agreement, refused", [
+    ((5,), 0.97, False),  # 2 of 48 changed (95.8%): within what a 3% change rate does by chance
+    ((1, 5, 9, 13), 0.97, True),  # 8 of 48 (83.3%): more than chance
+    ((5,), 1.0, True),  # min_agreement=1 allows no change at all
+])
+def test_the_agreement_gate_refuses_more_changes_than_chance_explains(awe, tmp_path, monkeypatch, numbers,
+                                                                      min_agreement, refused):
+    clf, data = awe  # 48 texts, "a <word> movie <i>", each number i in one positive and one negative text
+    _change_labels_of_texts_with(monkeypatch, [clf.preprocessor.tokenizer.encode(str(i))[-1] for i in numbers])
+    tolerance = Tolerance(min_agreement=min_agreement, max_metric_drop=100.0)
+    if refused:
+        with pytest.raises(TextmakerError, match=rf"agreement \d+\.\d%: {2 * len(numbers)} of 48 changed, more than"):
+            export(clf, tmp_path / "out", "onnx", representative_data=data, tolerance=tolerance, verbose=False)
+        assert list(tmp_path.iterdir()) == []
+    else:
+        v = export(clf, tmp_path / "out", "onnx", representative_data=data, tolerance=tolerance,
+                   verbose=False)["verification"]
+        assert v["labels_changed"] == 2 and v["label_agreement"] == 46 / 48 and 0.05 < v["agreement_p_value"] < 1
 
 
 @pytest.mark.parametrize("tolerance", [dict(min_agreement=1.01), dict(min_agreement=0), dict(max_metric_drop=-1)])
