@@ -237,6 +237,14 @@ class BertPooler(nn.Module):
     def forward(self, x):
         return torch.tanh(self.dense(x[:, 0]))
 
+    def start_at_identity(self) -> None:
+        """Dense weights = I, bias 0: the pooled output starts as tanh([CLS]). For a checkpoint whose
+        pooler was never trained (a sentence encoder's), a random one would start fine-tuning from a
+        random projection of [CLS]; this one is still a plain BERT pooler to every runtime."""
+        with torch.no_grad():
+            self.dense.weight.copy_(torch.eye(*self.dense.weight.shape))
+            self.dense.bias.zero_()
+
 
 class BertModel(nn.Module):
     """input ids -> (sequence output [B, T, H], pooled [CLS] output [B, H]); `pooled` for the second alone."""

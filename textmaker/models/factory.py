@@ -33,6 +33,8 @@ def from_preset(preset: dict, seq_len: int, train_texts: Sequence[str] = (),
     else:
         tokenizer = WordPieceTokenizer(Path(preset["path"]) / "vocab.txt", preset["lowercase"], strip_accents)
         backbone = BertModel.from_pretrained(preset["path"])
+        if preset.get("pooler") == "untrained":
+            backbone.pooler.start_at_identity()
     if seq_len > backbone.config.max_position_embeddings:
         raise TextmakerError(f"seq_len {seq_len} is longer than the encoder's "
                              f"{backbone.config.max_position_embeddings} positions")
