@@ -31,6 +31,20 @@ def test_local_directory_and_unknown_names(tmp_path, minilm_dir):
         presets.resolve("bert-base-uncased")
 
 
+@pytest.mark.encoder
+def test_minilm_starts_its_untrained_pooler_at_the_identity_and_a_directory_keeps_its_own(minilm_dir):
+    """The preset's pooler is the checkpoint's noise (singular values of a Gaussian matrix): the
+    classifier's starts at the identity. The same files named as a directory are loaded as they are."""
+    import torch
+
+    from textmaker.models import factory
+
+    w = factory.from_preset(presets.resolve("minilm_l6_en_uncased"), 32)[0].pooler.dense
+    assert torch.equal(w.weight, torch.eye(384)) and torch.equal(w.bias, torch.zeros(384))
+    as_is = factory.from_preset(presets.resolve(str(minilm_dir)), 32)[0].pooler.dense.weight
+    assert 0.005 < as_is.std().item() < 0.02 and torch.linalg.svdvals(as_is).max().item() < 0.4
+
+
 def test_frozen_layers_follow_the_preset_unless_the_word_embeddings_train():
     minilm = {"kind": "bert", "source": "package", "name": "minilm_l6_en_uncased"}
     assert presets.PRESETS["minilm_l6_en_uncased"]["defaults"]["text_classifier"]["frozen_layers"] == 1

@@ -5,6 +5,7 @@ A preset is a plain dict. `source` is one of
   "random":  a BERT shape with random weights (training from scratch, tests);
   "awe":     the average-word-embedding baseline (vocabulary built from the data).
 A preset's "defaults" override a task's default settings, keyed by task name.
+"pooler": "untrained" says a BERT checkpoint's pooler is noise: a task's pooler starts at the identity.
 Any local Hugging Face-format BERT directory works wherever a preset name does.
 Nothing here downloads.
 """

@@ -60,6 +60,17 @@ def test_pooled_alone_equals_the_full_pass_and_so_do_its_gradients():
         assert a is None or torch.allclose(a, b, atol=1e-6), name
 
 
+def test_a_pooler_started_at_the_identity_passes_cls_through_tanh_and_still_trains():
+    torch.manual_seed(0)
+    m = BertModel(TINY).eval()
+    m.pooler.start_at_identity()
+    ids = torch.tensor([[2, 5, 7, 9, 11], [2, 8, 3, 0, 0]])
+    seq, pooled = m(ids, (ids != 0).long())
+    assert torch.allclose(pooled, torch.tanh(seq[:, 0]), atol=1e-6)
+    pooled.sum().backward()  # a plain dense layer still: its weights learn from here
+    assert m.pooler.dense.weight.grad.abs().sum() > 0
+
+
 def test_long_rows_softmax_in_bf16_trains_as_the_fp32_softmax(monkeypatch):
     """In bf16 training, rows of LONG_ROWS tokens or more take the softmax in bf16: the same
     dropout draws and the same output up to rare one-bit roundings, gradients within bf16 rounding."""
