@@ -10,7 +10,9 @@ ungrouped (training batches drawn at random, not grouped by length: each batch m
 short phrases with whole sentences, as fine-tuning recipes without length grouping do),
 pooler-eye (the pooler's dense layer started at the identity: all-MiniLM-L6-v2's pooler is an
 untrained random matrix, its singular values those of Gaussian noise, shrinking [CLS] about 6x;
-still a plain BERT pooler to every runtime).
+still a plain BERT pooler to every runtime; textmaker's default since session 21, so now the
+same as base), pooler-checkpoint (the checkpoint's untrained pooler as it is: the defaults before
+session 21).
 The variants patch the network for this process only; nothing here is a textmaker option. The
 training subset is fixed (seed 0); the seed moves the head's initialisation, the batch order and
 the dropout. Accuracy on the whole SST-2 dev set (872 sentences).
@@ -65,8 +67,13 @@ def patch(variant: str) -> None:
                 backbone.pooler.dense.weight.copy_(torch.eye(backbone.pooler.dense.weight.shape[0]))
                 backbone.pooler.dense.bias.zero_()
         heads.SequenceClassifier.__init__ = identity_pooler
+    elif variant == "pooler-checkpoint":
+        from textmaker import presets
+
+        presets.PRESETS["minilm_l6_en_uncased"].pop("pooler")
     elif variant not in ("base", "frozen0"):
-        raise SystemExit(f"unknown variant {variant!r}: base, meanpool, ls, attn0, frozen0, ungrouped or pooler-eye")
+        raise SystemExit(f"unknown variant {variant!r}: base, meanpool, ls, attn0, frozen0, ungrouped, pooler-eye "
+                         f"or pooler-checkpoint")
 
 
 def main() -> None:
