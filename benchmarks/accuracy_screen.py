@@ -56,22 +56,11 @@ def patch(variant: str) -> None:
 
         order = training.batch_order
         training.batch_order = lambda lengths, size, rng=None, group=True: order(lengths, size, rng, False)
-    elif variant == "pooler-eye":
-        import torch
-
-        init = heads.SequenceClassifier.__init__
-
-        def identity_pooler(self, backbone, *args, **kwargs):
-            init(self, backbone, *args, **kwargs)
-            with torch.no_grad():
-                backbone.pooler.dense.weight.copy_(torch.eye(backbone.pooler.dense.weight.shape[0]))
-                backbone.pooler.dense.bias.zero_()
-        heads.SequenceClassifier.__init__ = identity_pooler
     elif variant == "pooler-checkpoint":
         from textmaker import presets
 
         presets.PRESETS["minilm_l6_en_uncased"].pop("pooler")
-    elif variant not in ("base", "frozen0"):
+    elif variant not in ("base", "frozen0", "pooler-eye"):  # pooler-eye: the defaults' own pooler since session 21
         raise SystemExit(f"unknown variant {variant!r}: base, meanpool, ls, attn0, frozen0, ungrouped, pooler-eye "
                          f"or pooler-checkpoint")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from textmaker.export import Tolerance
 from textmaker.metrics import binomial_tail
 
 
@@ -22,7 +23,8 @@ def refused_from(n: int, min_agreement: float, gate: str) -> int:
     """The fewest changed labels of n that the gate refuses."""
     if gate == "share":
         return next(k for k in range(n + 1) if (n - k) / n < min_agreement)
-    return next((k for k in range(n + 1) if binomial_tail(n, k, 1 - min_agreement) < 0.05), n + 1)
+    gate = Tolerance(min_agreement=min_agreement)
+    return next((k for k in range(n + 1) if gate.refuses_changes(n, k)), n + 1)
 
 
 def main(argv=None) -> None:

@@ -19,7 +19,6 @@ import numpy as np
 
 from textmaker import TextClassifier, TextDataset, presets
 from textmaker.export import ExportedModel, Tolerance, export
-from textmaker.metrics import binomial_tail
 
 SAMPLE = Path(__file__).resolve().parent.parent / "textmaker" / "sample_data"
 
@@ -48,7 +47,7 @@ def main(argv=None) -> None:
                     exported = ExportedModel.load(Path(tmp) / "onnx").predict_proba(test.texts).argmax(-1)
                 ours = clf.predict_proba(test.texts).argmax(-1)
                 accuracy = clf.evaluate(test)["accuracy"]
-                gate_p = binomial_tail(v["samples"], v["labels_changed"], 0.03)  # the default gate's p-value
+                gate_p = Tolerance().agreement_p_value(v["samples"], v["labels_changed"])  # the default gate's
                 print(f"| {pooler} | {seed} | {v['labels_changed']} of {v['samples']}, "
                       f"{100 * v['label_agreement']:.1f}%, {gate_p:.2f} | "
                       f"{100 * (ours == exported).mean():.1f}% | {100 * accuracy:.2f}% |", flush=True)

@@ -26,11 +26,12 @@ def assert_int8_labels_agree(got, ref, min_agreement: float = 0.97) -> None:
     CPUs (bf16 training where the CPU has it), so a fixed share of 200 texts would fail sound files."""
     import numpy as np
 
-    from textmaker.metrics import binomial_tail
+    from textmaker.export import Tolerance
 
-    changed, n = int((np.asarray(got) != np.asarray(ref)).sum()), len(ref)
-    p = binomial_tail(n, changed, 1 - min_agreement)
-    assert p >= 0.05, f"{changed} of {n} labels changed: more than a {1 - min_agreement:.0%} rate explains (p = {p:.2g})"
+    gate, changed, n = Tolerance(min_agreement=min_agreement), int((np.asarray(got) != np.asarray(ref)).sum()), len(ref)
+    assert not gate.refuses_changes(n, changed), \
+        f"{changed} of {n} labels changed: more than a {1 - min_agreement:.0%} rate explains " \
+        f"(p = {gate.agreement_p_value(n, changed):.2g})"
 
 
 @pytest.fixture(scope="session")

@@ -164,6 +164,13 @@ def test_the_agreement_gate_refuses_more_changes_than_chance_explains(awe, tmp_p
         assert v["labels_changed"] == 2 and v["label_agreement"] == 46 / 48 and 0.05 < v["agreement_p_value"] < 1
 
 
+def test_the_default_gate_refuses_from_8_changes_of_120_and_a_gate_at_1_from_the_first():
+    default, exact = Tolerance(), Tolerance(min_agreement=1.0)
+    assert not default.refuses_changes(120, 7) and default.refuses_changes(120, 8)
+    assert default.agreement_p_value(120, 4) == pytest.approx(0.485, abs=0.005)  # 96.7%: the fixed 97% share refused it
+    assert not exact.refuses_changes(500, 0) and exact.refuses_changes(500, 1)
+
+
 @pytest.mark.parametrize("tolerance", [dict(min_agreement=1.01), dict(min_agreement=0), dict(max_metric_drop=-1)])
 def test_tolerance_out_of_range_is_refused(tolerance):
     with pytest.raises(TextmakerError, match="min_agreement|max_metric_drop"):

@@ -32,6 +32,9 @@ from textmaker.metrics import binomial_tail, f1_score, log_softmax, max_over_gol
 from textmaker.tasks.classifier import TextClassifier
 
 
+SIGNIFICANCE = 0.05  # both gates refuse only what chance alone would produce less often than this
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """When an export is refused.
@@ -60,6 +63,14 @@ class Tolerance:
             raise TextmakerError(f"min_agreement (--min-agreement) must be in (0, 1], got {self.min_agreement}")
         if not self.max_metric_drop >= 0:
             raise TextmakerError(f"max_metric_drop (--max-drop) must be >= 0 points, got {self.max_metric_drop}")
+
+    def agreement_p_value(self, samples: int, changed: int) -> float:
+        """How likely a change rate of 1 - min_agreement changes `changed` of `samples` labels or more."""
+        return binomial_tail(samples, changed, 1 - self.min_agreement)
+
+    def refuses_changes(self, samples: int, changed: int) -> bool:
+        """Whether the agreement gate refuses an export that changed `changed` of `samples` labels."""
+        return self.agreement_p_value(samples, changed) < SIGNIFICANCE
 
 
 def export(task, directory: str | Path, format: str = "onnx", quantization=None, representative_data=None,
@@ -214,7 +225,7 @@ def _agreement_test(check: dict, tol: Tolerance) -> dict:
     p-value that a change rate of 1 - min_agreement would change that many or more."""
     n = check["samples"]
     changed = round(n * (1 - check["label_agreement"]))
-    return {"labels_changed": changed, "agreement_p_value": binomial_tail(n, changed, 1 - tol.min_agreement)}
+    return {"labels_changed": changed, "agreement_p_value": tol.agreement_p_value(n, changed)}
 
 
 def _verify_qa(task, exported, sample, labelled: bool, windows: list) -> dict:
@@ -243,11 +254,11 @@ def _verify_qa(task, exported, sample, labelled: bool, windows: list) -> dict:
 def _failures(check: dict, tol: Tolerance) -> list[str]:
     failures = []
     what = "answer F1 with PyTorch's answers" if "windows" in check else "agreement"
-    if check["agreement_p_value"] < 0.05:
+    if tol.refuses_changes(check["samples"], check["labels_changed"]):
         failures.append(f"{what} {100 * check['label_agreement']:.1f}%: {check['labels_changed']} of "
                         f"{check['samples']} changed, more than a {100 * (1 - tol.min_agreement):.1f}% change rate "
                         f"explains (p = {check['agreement_p_value']:.2g})")
-    if check.get("metric_drop", 0.0) > tol.max_metric_drop and check["loss_p_value"] < 0.05:
+    if check.get("metric_drop", 0.0) > tol.max_metric_drop and check["loss_p_value"] < SIGNIFICANCE:
         failures.append(f"lost {check['metric_drop']:.2f} points > {tol.max_metric_drop:.2f}: "
                         f"{check['examples_worse']} examples made wrong, {check['examples_better']} made right")
     return failures
