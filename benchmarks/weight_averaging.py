@@ -3,7 +3,7 @@
     python benchmarks/weight_averaging.py [--limit 0] [--seeds 0 1]
 
 The run trains as `TextClassifier.create` does by default, and on the side keeps averages of the fp32
-master weights: exponential moving averages (decay 0.998, 0.999, 0.9995, updated every 4 optimizer
+master weights: exponential moving averages (decay 0.995, 0.998, 0.999, updated every 4 optimizer
 steps with the decay to the 4th power) and the plain average over the last third and the last sixth
 of the steps. Each is then loaded into the classifier and scored on the SST-2 dev set beside the
 final weights. All come from one trajectory, so their differences are paired: free of the
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, machine  # noqa: E402
 
 EVERY = 4
-DECAYS = (0.998, 0.999, 0.9995)
+DECAYS = (0.995, 0.998, 0.999)
 TAILS = {"last third": 3, "last sixth": 6}
 
 
@@ -70,30 +70,37 @@ def run(seed: int, limit: int) -> dict:
         train = train.sample(limit, seed)
     held_out = min(200, len(train) // 10)  # what create() keeps back to check exports on
     averages = Averages(math.ceil((len(train) - held_out) / 32) * 3)
-    trainer_weights = {}
-    publish = precision.TrainingWeights.publish
+    snapshots: dict[str, dict[str, torch.Tensor]] = {}
+    publish, restore = precision.TrainingWeights.publish, precision.TrainingWeights.restore
 
     def publish_and_average(self) -> None:
         publish(self)
-        trainer_weights["w"] = self
         averages.update(self.masters())
 
+    def snapshot_and_restore(self) -> None:
+        # Before training hands the network back: each average's state dict, through the weights' own
+        # state_dict() (the masters by name in either precision), then the final masters as they were.
+        if self.active and averages.masters is not None:
+            final = [m.detach().clone() for m in averages.masters]
+            with torch.no_grad():
+                for name, bufs in averages.variants().items():
+                    torch._foreach_copy_([m.detach() for m in averages.masters], bufs)
+                    snapshots[name] = self.state_dict()
+                torch._foreach_copy_([m.detach() for m in averages.masters], final)
+        restore(self)
+
     precision.TrainingWeights.publish = publish_and_average
+    precision.TrainingWeights.restore = snapshot_and_restore
     try:
         t0 = time.perf_counter()
         clf = TextClassifier.create(train, seed=seed, progress=False)
         seconds = time.perf_counter() - t0
     finally:
-        precision.TrainingWeights.publish = publish
+        precision.TrainingWeights.publish, precision.TrainingWeights.restore = publish, restore
     result = {"seed": seed, "train_sentences": len(train), "steps": averages.steps, "train_seconds": round(seconds, 1),
-              "final weights": clf.evaluate(dev)["accuracy"]}
-    # The masters outlive training: the fp32 state dict's entries are views into them.
-    w = trainer_weights["w"]
-    for name, bufs in averages.variants().items():
-        with torch.no_grad():
-            for master, avg in zip(averages.masters, bufs):
-                master.copy_(avg)
-        clf.network.load_state_dict(w.fp32)
+              "precision": clf.history[-1].get("precision"), "final weights": clf.evaluate(dev)["accuracy"]}
+    for name, state in snapshots.items():
+        clf.network.load_state_dict(state)
         result[name] = clf.evaluate(dev)["accuracy"]
     return result
 
@@ -108,7 +115,7 @@ def main() -> None:
         results.append(run(seed, a.limit))
         print(json.dumps(results[-1]), flush=True)
     print(f"\n{machine()}\n")
-    names = [k for k in results[0] if k not in ("seed", "train_sentences", "steps", "train_seconds")]
+    names = [k for k in results[0] if k not in ("seed", "train_sentences", "steps", "train_seconds", "precision")]
     print("| weights | " + " | ".join(f"seed {r['seed']}" for r in results) + " | mean | vs final (mean) |")
     print("|---|" + "---|" * (len(results) + 2))
     for name in names:
