@@ -3,6 +3,7 @@
     python benchmarks/profile_step.py [--batch 32 --tokens 24 --steps 6]
     python benchmarks/profile_step.py --steady [--sentences 2400 --warm 20 --steps 40]
     python benchmarks/profile_step.py --steady --task qa [--questions 600 --warm 10 --steps 20]
+    python benchmarks/profile_step.py --ceiling [--sentences 2400 --warm 20 --steps 40]
 
 Profiles textmaker's own training loop (Trainer.fit on real SST-2 sentences cut to --tokens) with
 torch.profiler, fp32 and the precision "auto" picks on this CPU, and prints the CPU time of the
@@ -11,6 +12,14 @@ model loading and each new shape's first step; --steady instead profiles --steps
 (common.TrainingStep, the precision "auto" picks) on length-grouped batches of 32 real SST-2
 sentences after --warm steps, and prints each operator's milliseconds per step; with --task qa,
 of the span extractor on length-grouped batches of 16 real SQuAD windows of up to 384 tokens.
+
+--ceiling bounds what any faster step could give on this CPU at the same arithmetic: it counts the
+floating-point operations of the same steady steps' matrix multiplies (torch's FlopCounterMode),
+times the steps unprofiled, and measures the best rate this CPU's multiply kernels reach (MKL
+through torch.mm and oneDNN through mkldnn_linear, in the step's precision, on a 2048-cube and on
+the step's own shapes).
+The step's multiplies alone, at that best rate, take the floor time; the step's time over that floor
+is the most any change of kernels, fusion or overhead can speed it up without less arithmetic.
 """
 
 from __future__ import annotations
@@ -86,17 +95,77 @@ def steady(task: str, examples: int, warm: int, steps: int) -> None:
     print("; ".join(f"{name} {us / steps / 1e3:.1f} ({100 * share:.0f}%)" for name, share, us in g["top"]))
 
 
+def best_rate(shapes: list[tuple[int, int, int]], dtype: torch.dtype, seconds: float = 1.0) -> dict:
+    """GFLOP/s of C = A B for each (m, k, n) in `dtype`, through torch.mm (MKL for fp32) and oneDNN
+    (mkldnn_linear)."""
+    def rate(fn, flops: float) -> float:
+        for _ in range(3):
+            fn()
+        t0, n = time.perf_counter(), 0
+        while time.perf_counter() - t0 < seconds:
+            fn()
+            n += 1
+        return flops * n / (time.perf_counter() - t0) / 1e9
+
+    out = {}
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        am, wm = a.to_mkldnn(), b.t().contiguous().to_mkldnn()
+        out[(m, k, n)] = {"mkl": rate(lambda: torch.mm(a, b), 2 * m * k * n),
+                          "onednn": rate(lambda: torch._C._nn.mkldnn_linear(am, wm, None), 2 * m * k * n)}
+    return out
+
+
+def ceiling(examples: int, warm: int, steps: int) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net, batches = sst2_minilm_batches(examples)
+    if len(batches) < warm + steps:
+        raise SystemExit(f"{examples} examples give {len(batches)} batches; --warm + --steps needs more")
+    step = TrainingStep(net, class_loss)
+    for batch, labels in batches[:warm]:
+        step(batch, labels, clip_gradients)
+    timed = batches[warm:warm + steps]
+    t0 = time.perf_counter()
+    for batch, labels in timed:
+        step(batch, labels, clip_gradients)
+    wall = (time.perf_counter() - t0) / steps
+    with FlopCounterMode(display=False) as counter:  # the same batches again, counted, not timed
+        for batch, labels in timed:
+            step(batch, labels, clip_gradients)
+    step.close()
+    flops = counter.get_total_flops() / steps
+    rows = sum(b["input_ids"].numel() for b, _ in timed) // steps  # tokens per batch, padding included
+    shapes = [(2048, 2048, 2048), (rows, 384, 384), (rows, 384, 1536), (rows, 1536, 384), (384, rows, 1536)]
+    rates = best_rate(shapes, torch.bfloat16 if step.precision == "bf16" else torch.float32)
+    peak = max(max(r.values()) for r in rates.values())
+    floor = flops / (peak * 1e9)
+    print(f"{machine()}; {steps} steps after {warm} ({step.precision}), batches of 32 real SST-2 sentences, "
+          f"{rows} tokens per batch on average\n")
+    print(f"| multiply (m x k x n), {step.precision} | torch.mm GFLOP/s | oneDNN GFLOP/s |")
+    print("|---|---|---|")
+    for (m, k, n), r in rates.items():
+        print(f"| {m} x {k} x {n} | {r['mkl']:.1f} | {r['onednn']:.1f} |")
+    print(f"\n| step ms | step GFLOP (multiplies) | step GFLOP/s | best multiply GFLOP/s | floor ms | ceiling |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {1e3 * wall:.1f} | {flops / 1e9:.2f} | {flops / wall / 1e9:.1f} | {peak:.1f} | {1e3 * floor:.1f} | "
+          f"{wall / floor:.2f}x |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--tokens", type=int, default=24)
     p.add_argument("--steps", type=int, default=None, help="default: 6, or 40 with --steady")
     p.add_argument("--steady", action="store_true")
+    p.add_argument("--ceiling", action="store_true", help="the most a step could speed up at the same arithmetic")
     p.add_argument("--sentences", type=int, default=2400)
     p.add_argument("--warm", type=int, help="default: 20, or 10 with --task qa")
     p.add_argument("--task", choices=["classify", "qa"], default="classify", help="with --steady")
     p.add_argument("--questions", type=int, default=600, help="SQuAD questions, with --task qa")
     a = p.parse_args()
+    if a.ceiling:
+        return ceiling(a.sentences, a.warm or 20, a.steps or 40)
     if a.steady:
         qa = a.task == "qa"
         return steady(a.task, a.questions if qa else a.sentences, a.warm or (10 if qa else 20),
