@@ -16,7 +16,23 @@ def test_auto_follows_the_cpu_features_found_at_run_time(monkeypatch):
     assert precision.resolve("auto", CPU) == "bf16"
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f"})
     assert precision.resolve("auto", CPU) == "fp32"
-    assert precision.resolve("bf16", CPU) == "bf16"  # asked for: slower without the units, but it works
+
+
+def test_bf16_without_its_arithmetic_runs_when_asked_for_and_says_once_that_it_is_emulated(monkeypatch, caplog):
+    monkeypatch.setattr(precision, "_bf16_warned", False)  # another test may have asked for it on this CPU
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    with caplog.at_level("WARNING", logger="textmaker.precision"):
+        assert [precision.resolve("bf16", CPU) for _ in range(3)] == ["bf16"] * 3
+    warned = [r.getMessage() for r in caplog.records if r.name == "textmaker.precision"]
+    assert len(warned) == 1 and warned[0].startswith("precision bf16 (--precision): this CPU has no bf16 arithmetic")
+    assert "auto picks fp32 here" in warned[0] and "\n" not in warned[0]
+    with pytest.raises(TextmakerError, match=r"this CPU has no fp16 .*use fp32 or auto$"):  # not bf16: emulated too
+        precision.resolve("fp16", CPU)
+    caplog.clear()
+    monkeypatch.setattr(precision, "_bf16_warned", False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    with caplog.at_level("WARNING", logger="textmaker.precision"):
+        assert precision.resolve("bf16", CPU) == "bf16" and not caplog.records
 
 
 def test_unknown_precisions_are_refused_naming_the_flag():

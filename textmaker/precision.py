@@ -2,9 +2,10 @@
 
 bf16 on CPUs with AMX or AVX-512 BF16 (the matrix units run bf16 several times faster than fp32)
 and on GPUs with bf16; fp16 autocast with a gradient scaler on older GPUs; fp32 elsewhere. Asked
-for explicitly, bf16 runs on any CPU (slower without its matrix units) and fp16 on CPUs with fp16
-arithmetic (AVX512-FP16, AMX-FP16): elsewhere torch emulates it, and a MiniLM training step took
-21x as long as in fp32.
+for explicitly, bf16 runs on any CPU and fp16 on CPUs with fp16 arithmetic (AVX512-FP16,
+AMX-FP16): elsewhere torch emulates fp16, and a MiniLM training step took 21x as long as in fp32.
+bf16 without its arithmetic is emulated too (20x on an AVX2-only CPU), but every CPU runs it
+correctly, so it is allowed with a warning: tests and checks of the bf16 path run anywhere.
 
 bf16 runs the network itself in bf16 (weights and activations; LayerNorm and softmax accumulate
 in fp32 inside their kernels) while the optimizer updates fp32 master weights: autocast instead
@@ -17,6 +18,7 @@ trained in bf16 is an fp32 model like any other.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 import torch
@@ -24,6 +26,10 @@ import torch
 from textmaker.errors import TextmakerError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BF16_UNITS = {"amx_bf16", "avx512_bf16"}
+
+log = logging.getLogger(__name__)
+_bf16_warned = False  # once a process: resolve() runs for training, evaluation and each prediction
 
 
 def cpu_flags() -> set[str]:
@@ -56,12 +62,25 @@ def resolve(precision: str, device: torch.device) -> str:
         if precision == "bf16" and not bf16:
             raise TextmakerError("precision bf16 (--precision): this GPU has no bf16; use fp16 or auto")
         return precision
+    bf16 = bool(cpu_flags() & BF16_UNITS)
     if precision == "fp16" and not cpu_flags() & {"avx512_fp16", "amx_fp16"}:
         raise TextmakerError("precision fp16 (--precision): this CPU has no fp16 arithmetic (AVX512-FP16 or "
-                             "AMX-FP16) and runs it ~20x slower than fp32 (emulated); use bf16, fp32 or auto")
+                             "AMX-FP16) and runs it ~20x slower than fp32 (emulated); use "
+                             f"{'bf16, ' if bf16 else ''}fp32 or auto")
     if precision == "auto":
-        return "bf16" if cpu_flags() & {"amx_bf16", "avx512_bf16"} else "fp32"
+        return "bf16" if bf16 else "fp32"
+    if precision == "bf16" and not bf16:
+        _warn_emulated_bf16()
     return precision
+
+
+def _warn_emulated_bf16() -> None:
+    global _bf16_warned
+    if not _bf16_warned:
+        _bf16_warned = True
+        log.warning("precision bf16 (--precision): this CPU has no bf16 arithmetic (AVX-512 BF16 or AMX), so torch "
+                    "emulates it (a MiniLM training step took 20x as long as in fp32 on an AVX2-only CPU); "
+                    "auto picks fp32 here")
 
 
 def autocast(precision: str, device: torch.device):
