@@ -4,7 +4,7 @@ bf16 on CPUs with AMX or AVX-512 BF16 (the matrix units run bf16 several times f
 and on GPUs with bf16; fp16 autocast with a gradient scaler on older GPUs; fp32 elsewhere. Asked
 for explicitly, bf16 runs on any CPU and fp16 on CPUs with fp16 arithmetic (AVX512-FP16,
 AMX-FP16): elsewhere torch emulates fp16, and a MiniLM training step took 21x as long as in fp32.
-bf16 without its arithmetic is emulated too (20x on an AVX2-only CPU), but every CPU runs it
+bf16 without its arithmetic is emulated too (16x on an AVX2-only CPU), but every CPU runs it
 correctly, so it is allowed with a warning: tests and checks of the bf16 path run anywhere.
 
 bf16 runs the network itself in bf16 (weights and activations; LayerNorm and softmax accumulate
@@ -79,7 +79,7 @@ def _warn_emulated_bf16() -> None:
     if not _bf16_warned:
         _bf16_warned = True
         log.warning("precision bf16 (--precision): this CPU has no bf16 arithmetic (AVX-512 BF16 or AMX), so torch "
-                    "emulates it (a MiniLM training step took 20x as long as in fp32 on an AVX2-only CPU); "
+                    "emulates it (MiniLM trained 16x slower than in fp32 on an AVX2-only CPU); "
                     "auto picks fp32 here")
 
 
