@@ -19,7 +19,8 @@ times the steps unprofiled, and measures the best rate this CPU's multiply kerne
 through torch.mm and oneDNN through mkldnn_linear, in the step's precision, on a 2048-cube and on
 the step's own shapes).
 The step's multiplies alone, at that best rate, take the floor time; the step's time over that floor
-is the most any change of kernels, fusion or overhead can speed it up without less arithmetic.
+is the most any change of kernels, fusion or overhead can speed it up without less arithmetic. It
+also prints the rate of each of the step's multiplies as it runs inside the step (profiled).
 """
 
 from __future__ import annotations
@@ -116,6 +117,34 @@ def best_rate(shapes: list[tuple[int, int, int]], dtype: torch.dtype, seconds: f
     return out
 
 
+def in_step_rates(step: TrainingStep, batches: list) -> dict[str, list[float]]:
+    """Each matrix multiply as it runs inside the steps on `batches`: "operator m x k x n" (T for
+    the batch's tokens; attention's batched multiplies together) -> [CPU us, flops, calls]."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    out: dict[str, list[float]] = {}
+    weight_dims = {d for w in step.net.parameters() for d in w.shape}  # never read as T
+    for batch, labels in batches:
+        tokens = batch["input_ids"].numel()
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            step(batch, labels, clip_gradients)
+        for e in prof.events():
+            shapes = e.input_shapes[1:3] if e.name in ("aten::addmm", "aten::baddbmm") else e.input_shapes[:2]
+            if e.name in ("aten::mm", "aten::addmm"):
+                (m, k), (_, n) = shapes
+                flops, dims = 2 * m * k * n, " x ".join("T" if d == tokens and d not in weight_dims else str(d)
+                                                for d in (m, k, n))
+                key = f"{e.name.removeprefix('aten::')} {dims}"
+            elif e.name in ("aten::bmm", "aten::baddbmm"):
+                (b, m, k), (_, _, n) = shapes
+                flops, key = 2 * b * m * k * n, "attention's bmm and baddbmm"
+            else:
+                continue
+            row = out.setdefault(key, [0.0, 0.0, 0])
+            row[0], row[1], row[2] = row[0] + e.self_cpu_time_total, row[1] + flops, row[2] + 1
+    return out
+
+
 def ceiling(examples: int, warm: int, steps: int) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -133,6 +162,7 @@ def ceiling(examples: int, warm: int, steps: int) -> None:
     with FlopCounterMode(display=False) as counter:  # the same batches again, counted, not timed
         for batch, labels in timed:
             step(batch, labels, clip_gradients)
+    inside = in_step_rates(step, timed)  # and again, each multiply profiled
     step.close()
     flops = counter.get_total_flops() / steps
     rows = sum(b["input_ids"].numel() for b, _ in timed) // steps  # tokens per batch, padding included
@@ -146,6 +176,10 @@ def ceiling(examples: int, warm: int, steps: int) -> None:
     print("|---|---|---|")
     for (m, k, n), r in rates.items():
         print(f"| {m} x {k} x {n} | {r['mkl']:.1f} | {r['onednn']:.1f} |")
+    print("\n| the step's multiplies (T: the batch's tokens) | calls per step | CPU ms per step | GFLOP/s |")
+    print("|---|---|---|---|")
+    for key, (us, f, calls) in sorted(inside.items(), key=lambda kv: -kv[1][0])[:12]:
+        print(f"| {key} | {calls / steps:.1f} | {us / steps / 1e3:.1f} | {f / us / 1e3:.1f} |")
     print(f"\n| step ms | step GFLOP (multiplies) | step GFLOP/s | best multiply GFLOP/s | floor ms | ceiling |")
     print("|---|---|---|---|---|---|")
     print(f"| {1e3 * wall:.1f} | {flops / 1e9:.2f} | {flops / wall / 1e9:.1f} | {peak:.1f} | {1e3 * floor:.1f} | "
