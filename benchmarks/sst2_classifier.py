@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, checkout, machine, peak_rss_mb, run_systems  # noqa: E402
+from common import SHARED, checkout, import_outside_the_timing, machine, peak_rss_mb, run_systems  # noqa: E402
 
 
 def load(limit: int | None, seed: int):
@@ -58,6 +58,7 @@ def run_textmaker(a) -> dict:
         kw["train_word_embeddings"] = True
     if a.system.startswith("textmaker-frozen"):
         kw["frozen_layers"] = int(a.system.removeprefix("textmaker-frozen"))
+    import_outside_the_timing()
     t0 = time.perf_counter()
     clf = TextClassifier.create(train, model=model, seed=a.seed, progress=False, **kw)
     train_s = time.perf_counter() - t0
