@@ -180,7 +180,7 @@ def ceiling(examples: int, warm: int, steps: int) -> None:
     print("|---|---|---|---|")
     for key, (us, f, calls) in sorted(inside.items(), key=lambda kv: -kv[1][0])[:12]:
         print(f"| {key} | {calls / steps:.1f} | {us / steps / 1e3:.1f} | {f / us / 1e3:.1f} |")
-    print(f"\n| step ms | step GFLOP (multiplies) | step GFLOP/s | best multiply GFLOP/s | floor ms | ceiling |")
+    print("\n| step ms | step GFLOP (multiplies) | step GFLOP/s | best multiply GFLOP/s | floor ms | ceiling |")
     print("|---|---|---|---|---|---|")
     print(f"| {1e3 * wall:.1f} | {flops / 1e9:.2f} | {flops / wall / 1e9:.1f} | {peak:.1f} | {1e3 * floor:.1f} | "
           f"{wall / floor:.2f}x |")
