@@ -166,7 +166,8 @@ def ceiling(examples: int, warm: int, steps: int) -> None:
     step.close()
     flops = counter.get_total_flops() / steps
     rows = sum(b["input_ids"].numel() for b, _ in timed) // steps  # tokens per batch, padding included
-    shapes = [(2048, 2048, 2048), (rows, 384, 384), (rows, 384, 1536), (rows, 1536, 384), (384, rows, 1536)]
+    h, i = net.backbone.config.hidden_size, net.backbone.config.intermediate_size
+    shapes = [(2048, 2048, 2048), (rows, h, h), (rows, h, i), (rows, i, h), (h, rows, i)]
     rates = best_rate(shapes, torch.bfloat16 if step.precision == "bf16" else torch.float32)
     peak = max(max(r.values()) for r in rates.values())
     floor = flops / (peak * 1e9)

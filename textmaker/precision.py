@@ -62,8 +62,9 @@ def resolve(precision: str, device: torch.device) -> str:
         if precision == "bf16" and not bf16:
             raise TextmakerError("precision bf16 (--precision): this GPU has no bf16; use fp16 or auto")
         return precision
-    bf16 = bool(cpu_flags() & BF16_UNITS)
-    if precision == "fp16" and not cpu_flags() & {"avx512_fp16", "amx_fp16"}:
+    flags = cpu_flags()
+    bf16 = bool(flags & BF16_UNITS)
+    if precision == "fp16" and not flags & {"avx512_fp16", "amx_fp16"}:
         raise TextmakerError("precision fp16 (--precision): this CPU has no fp16 arithmetic (AVX512-FP16 or "
                              "AMX-FP16) and runs it ~20x slower than fp32 (emulated); use "
                              f"{'bf16, ' if bf16 else ''}fp32 or auto")
