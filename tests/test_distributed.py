@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.test_training import _loss, _model_without_dropout, _rows
+from textmaker.precision import BF16_UNITS, cpu_flags
 from textmaker.training import Trainer, TrainingConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,11 +72,14 @@ def test_the_command_line_under_torchrun_writes_and_reports_once(tmp_path, toy_r
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "textmaker.cli", "classify", "train", str(train), "--text-column", "sentence",
                            "--model", "bert_tiny_en_uncased_random", "--epochs", "1", "--batch-size", "8",
-                           "--validation-split", "0.25", "--output", str(out), "--quiet"],
+                           "--validation-split", "0.25", "--output", str(out), "--quiet", "--precision", "bf16"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stderr.splitlines()
     assert lines.count(f"saved {out}") == 1, done.stderr[-3000:]
+    # bf16 without its arithmetic warns: once for the run, not once a process
+    emulated = not cpu_flags() & BF16_UNITS
+    assert sum("this CPU has no bf16 arithmetic" in line for line in lines) == emulated, done.stderr[-3000:]
     assert sum(line.startswith("validation accuracy ") for line in lines) == 1
     assert sum("texts, 2 classes" in line for line in lines) == 1
     assert (out / "model.safetensors").is_file() and json.loads((out / "history.json").read_text())[-1]["epoch"] == 1

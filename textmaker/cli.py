@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from textmaker import __version__
+from textmaker import __version__, distributed
 from textmaker.errors import TextmakerError
 
 
@@ -255,8 +255,6 @@ def _train_and_validation(args, path: str, load):
 
 def _say(message: str) -> None:
     """A training command's report on stderr; under torchrun rank 0's alone (every rank would repeat it)."""
-    from textmaker import distributed
-
     if distributed.is_main():
         print(message, file=sys.stderr)
 
@@ -265,7 +263,6 @@ def _writer_lock(output: str):
     """The output's lock, held by the process that writes: under torchrun, rank 0."""
     import contextlib
 
-    from textmaker import distributed
     from textmaker.io import output_lock
 
     return output_lock(output) if distributed.is_main() else contextlib.nullcontext()
@@ -519,7 +516,9 @@ def _glue_seed_lists(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(_glue_seed_lists(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.WARNING, format="textmaker: %(message)s")
+    # Under torchrun every process reads the same files and would print the same warnings: rank 0 speaks.
+    logging.basicConfig(level=logging.WARNING if distributed.is_main() else logging.ERROR,
+                        format="textmaker: %(message)s")
     try:
         return COMMANDS[(args.command, getattr(args, "action", None))](args)
     except TextmakerError as e:
